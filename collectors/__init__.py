@@ -1,0 +1,1 @@
+"""Collectors: OTLP receivers, semantic-convention normalisation and metric scrapers."""

@@ -1,0 +1,86 @@
+"""OTLP/gRPC receiver (port 4317): vLLM, TGI, SGLang and Python's auto-configured exporters default to it.
+
+Same decoding and ingest service as the HTTP receiver; errors map to the gRPC codes the OTLP
+spec names (INVALID_ARGUMENT not retried; UNAVAILABLE / RESOURCE_EXHAUSTED retried).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from collectors.otlp.logs import logs_from_proto
+from collectors.otlp.traces import spans_from_proto
+from monitor.auth import Authenticator
+from monitor.domain import DecodedBatch, Principal
+from monitor.errors import AuthError, Overloaded, PayloadError
+from monitor.ingest import IngestResult, IngestService, WriteGate
+
+log = logging.getLogger(__name__)
+
+
+class _Base:
+    def __init__(self, ingest: IngestService, auth: Authenticator, gate: WriteGate) -> None:
+        self.ingest, self.auth, self.gate = ingest, auth, gate
+
+    def _handle(self, request: Any, context: grpc.ServicerContext,
+                convert: Callable[[Any], DecodedBatch],
+                store: Callable[[int, DecodedBatch], IngestResult]) -> IngestResult | None:
+        metadata = dict(context.invocation_metadata() or ())
+        try:
+            principal: Principal = self.auth.principal(metadata.get("authorization"), "ingest")
+            with self.gate:
+                return store(principal.project.rowid, convert(request))
+        except AuthError as exc:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except PayloadError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Overloaded as exc:
+            code = grpc.StatusCode.UNAVAILABLE if exc.status == 503 else grpc.StatusCode.RESOURCE_EXHAUSTED
+            context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),))
+            context.abort(code, str(exc))
+        return None
+
+
+class TraceService(_Base, trace_service_pb2_grpc.TraceServiceServicer):
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
+        result = self._handle(request, context, spans_from_proto, self.ingest.ingest_traces)
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if result is not None and result.rejected:
+            response.partial_success.rejected_spans = len(result.rejected)
+            response.partial_success.error_message = result.error_message
+        return response
+
+
+class LogsService(_Base, logs_service_pb2_grpc.LogsServiceServicer):
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        result = self._handle(request, context, logs_from_proto, self.ingest.ingest_logs)
+        response = logs_service_pb2.ExportLogsServiceResponse()
+        if result is not None and result.rejected:
+            response.partial_success.rejected_log_records = len(result.rejected)
+            response.partial_success.error_message = result.error_message
+        return response
+
+
+def start_grpc_server(ingest: IngestService, auth: Authenticator, gate: WriteGate, host: str, port: int,
+                      max_message_bytes: int, workers: int = 4) -> tuple[grpc.Server, int]:
+    """Start serving; returns the server and the port actually bound (``port=0`` picks a free one)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+        options=[("grpc.max_receive_message_length", max_message_bytes)],
+        maximum_concurrent_rpcs=workers * 4,
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth, gate), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(ingest, auth, gate), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")
+    server.start()
+    log.info("OTLP/gRPC listening on %s:%d", host, bound)
+    return server, bound

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard; see the dashboard issue."""

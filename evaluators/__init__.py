@@ -1,0 +1,1 @@
+"""Evaluators (relevance, toxicity, hallucination, …) and drift detection; see the Evaluators issue."""

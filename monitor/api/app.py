@@ -1,0 +1,61 @@
+"""Composition root of the HTTP side: ``create_app(settings)`` receives or builds every dependency."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from collectors.otlp.http import otlp_routes
+from collectors.semconv import NormalizeOptions
+from monitor import __version__, query
+from monitor.api.routes import router
+from monitor.api.schemas import Health
+from monitor.auth import Authenticator
+from monitor.config import Settings
+from monitor.cost import CostCalculator
+from monitor.errors import AuthError
+from monitor.ingest import IngestService, WriteGate
+from monitor.store import SpanWriter, make_engine
+
+
+def build_ingest(settings: Settings, engine: Engine) -> IngestService:
+    return IngestService(SpanWriter(engine), NormalizeOptions(settings.segment_attributes),
+                         CostCalculator(settings.prices), settings.server.retry_after_s)
+
+
+def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None) -> FastAPI:
+    """The whole HTTP application; the engine is created here unless one is injected."""
+    engine = engine or make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    host = host if host is not None else settings.server.host
+    app = FastAPI(title="llm-monitor", version=__version__,
+                  description="LLM observability: OTLP ingest, LLM calls, traces and summaries.")
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.auth = Authenticator(engine, settings, host)
+    app.state.ingest = build_ingest(settings, engine)
+    app.state.gate = WriteGate(settings.server.max_pending_writes, settings.server.retry_after_s)
+    limiter = anyio.CapacityLimiter(settings.server.write_threads)
+    for route in otlp_routes(app.state.ingest, app.state.auth, app.state.gate, settings.server.max_body_bytes,
+                             limiter):
+        app.router.routes.append(route)
+    app.include_router(router)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    async def readyz() -> Health | JSONResponse:
+        """The database is reachable."""
+        if await anyio.to_thread.run_sync(query.database_ready, engine):
+            return Health(status="ready")
+        return JSONResponse({"status": "database unavailable"}, 503, headers={"Retry-After": "1"})
+
+    return app

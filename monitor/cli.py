@@ -1,0 +1,106 @@
+"""``llm-monitor`` command line: the composition root that reads Settings once and passes them down."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from monitor.config import Settings, load_settings
+
+app = typer.Typer(help="llm-monitor: LLM observability and evaluation.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    if ctx.obj is None:
+        ctx.obj = load_settings()
+    return ctx.obj
+
+
+@app.callback()
+def main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = load_settings()
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Upgrade the database to the latest schema (safe to run repeatedly)."""
+    from monitor.migrate import upgrade
+
+    settings = _settings(ctx)
+    upgrade(settings.database_url)
+    typer.echo(f"database at head: {_safe_url(settings.database_url)}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="OTLP/HTTP and REST port (default 4318)")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port (default 4317)")] = None,
+) -> None:
+    """Run the OTLP receivers (HTTP and gRPC) and the REST API."""
+    from monitor.migrate import current_revision, head_revision
+    from monitor.server import serve as run
+
+    settings = _settings(ctx)
+    overrides = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items() if v is not None}
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
+    if current_revision(settings.database_url) != head_revision():
+        typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
+        raise typer.Exit(2)
+    run(settings)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Option(help="project the key writes to and reads from")],
+    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="ingest, read, admin (repeatable)")] = None,
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from monitor.store import make_engine
+    from monitor.store.keys import DEFAULT_SCOPES, create_key
+
+    engine = make_engine(_settings(ctx).database_url)
+    secret, info = create_key(engine, project, name, tuple(scope) if scope else DEFAULT_SCOPES)
+    typer.echo(secret)
+    typer.echo(f"key {info.id} ({info.prefix}…) for project {info.project!r}, scopes {','.join(info.scopes)}; "
+               "it is shown only now, store it safely.", err=True)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List keys (prefix, project, scopes, state); secrets are never shown."""
+    from monitor.store import make_engine
+    from monitor.store.keys import list_keys
+
+    for k in list_keys(make_engine(_settings(ctx).database_url)):
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}\t{k.prefix}…\t{k.project}\t{','.join(k.scopes)}\t{k.name or ''}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key: Annotated[str, typer.Argument(help="key id or printed prefix")]) -> None:
+    """Revoke a key by id or prefix."""
+    from monitor.store import make_engine
+    from monitor.store.keys import revoke_key
+
+    count = revoke_key(make_engine(_settings(ctx).database_url), key)
+    if not count:
+        typer.echo(f"no active key matches {key!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {count} key(s)")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

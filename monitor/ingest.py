@@ -1,0 +1,116 @@
+"""The ingest service: normalise, price and store decoded batches for a project.
+
+Shared by the HTTP and gRPC receivers. A batch is committed in one transaction; if the database
+rejects the batch because of one bad row, the rows are retried one by one so that only the bad
+ones are rejected (partial success) and everything else is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+
+from collectors.semconv import NormalizeOptions, normalize_span
+from monitor.cost import CostCalculator
+from monitor.domain import DecodedBatch, Rejected, Span
+from monitor.errors import Overloaded
+from monitor.store.rows import ns_to_datetime
+from monitor.store.writer import SpanWriter
+
+log = logging.getLogger(__name__)
+_MAX_NS = 253402300799 * 10**9  # 9999-12-31, the largest timestamp both databases store
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    rejected: list[Rejected]
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(r.reason for r in self.rejected[:5])
+
+
+class WriteGate:
+    """Bounded admission to the write path: beyond ``max_pending`` requests, callers get ``Overloaded``."""
+
+    def __init__(self, max_pending: int, retry_after_s: int) -> None:
+        self._max = max_pending
+        self._retry_after = retry_after_s
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> WriteGate:
+        with self._lock:
+            if self._pending >= self._max:
+                raise Overloaded("write path saturated; retry later", self._retry_after)
+            self._pending += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+
+class IngestService:
+    def __init__(self, writer: SpanWriter, options: NormalizeOptions, cost: CostCalculator,
+                 retry_after_s: int = 1) -> None:
+        self.writer = writer
+        self.options = options
+        self.cost = cost
+        self.retry_after_s = retry_after_s
+
+    def ingest_traces(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
+        """Normalise, price and commit; returns what was accepted and what was rejected."""
+        rejected = list(batch.rejected)
+        spans: list[Span] = []
+        for i, span in enumerate(batch.spans):
+            problem = _check(span)
+            if problem:
+                rejected.append(Rejected(i, problem))
+                continue
+            normalize_span(span, self.options)
+            if span.llm is not None:
+                self.cost.apply(span.llm)
+            spans.append(span)
+        self._write(lambda items: self.writer.write_spans(project_rowid, items), spans, rejected)
+        return IngestResult(len(spans) - (len(rejected) - len(batch.rejected)), rejected)
+
+    def ingest_logs(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
+        rejected = list(batch.rejected)
+        logs = [lg for lg in batch.logs if 0 <= lg.time_ns < _MAX_NS]
+        rejected += [Rejected(i, "log record time out of range") for i, lg in enumerate(batch.logs)
+                     if not 0 <= lg.time_ns < _MAX_NS]
+        self._write(lambda items: self.writer.write_logs(project_rowid, items), logs, rejected)
+        return IngestResult(len(logs) - (len(rejected) - len(batch.rejected)), rejected)
+
+    def _write(self, write: object, items: list, rejected: list[Rejected]) -> None:
+        try:
+            write(items)  # type: ignore[operator]
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            raise Overloaded("database unavailable; retry later", self.retry_after_s, 503) from exc
+        except (DataError, IntegrityError):
+            log.info("batch rejected by the database; retrying its %d items one by one", len(items))
+            for i, item in enumerate(items):
+                try:
+                    write([item])  # type: ignore[operator]
+                except (DataError, IntegrityError) as exc:
+                    rejected.append(Rejected(i, f"rejected by the database: {str(exc.orig)[:200]}"))
+
+
+def _check(span: Span) -> str | None:
+    if not 0 <= span.start_ns < _MAX_NS or not 0 <= span.end_ns < _MAX_NS:
+        return f"span {span.span_id}: timestamp out of range"
+    try:
+        ns_to_datetime(span.start_ns)
+    except (OverflowError, ValueError, OSError):
+        return f"span {span.span_id}: timestamp out of range"
+    return None

@@ -1,0 +1,77 @@
+"""Running the service: uvicorn for HTTP (OTLP + REST) and the gRPC receiver beside it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI
+
+from collectors.otlp.grpc import start_grpc_server
+from monitor.api import create_app
+from monitor.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceHandle:
+    """A running service (HTTP and gRPC); ``stop()`` shuts both down."""
+
+    def __init__(self, app: FastAPI, http: uvicorn.Server, thread: threading.Thread | None, grpc_server: object,
+                 http_port: int, grpc_port: int | None) -> None:
+        self.app, self._http, self._thread, self._grpc = app, http, thread, grpc_server
+        self.http_port, self.grpc_port = http_port, grpc_port
+
+    def stop(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop(grace=2).wait()  # type: ignore[attr-defined]
+        self._http.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def _build(settings: Settings, host: str, port: int, grpc_port: int | None) -> tuple:
+    app = create_app(settings, host=host)
+    grpc_server = None
+    if grpc_port is not None and settings.server.grpc_enabled:
+        grpc_server, grpc_port = start_grpc_server(
+            app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
+                            timeout_graceful_shutdown=5)
+    return app, uvicorn.Server(config), grpc_server, grpc_port
+
+
+def serve(settings: Settings) -> None:
+    """Run in the foreground until Ctrl-C (``llm-monitor serve``)."""
+    s = settings.server
+    app, http, grpc_server, grpc_port = _build(settings, s.host, s.port, s.grpc_port)
+    log.info("llm-monitor on http://%s:%d (OTLP/HTTP, REST /api/v1, /openapi.json); OTLP/gRPC on %s",
+             s.host, s.port, grpc_port if grpc_server else "off")
+    try:
+        http.run()
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=2).wait()
+
+
+def start_in_thread(settings: Settings, host: str = "127.0.0.1", with_grpc: bool = True) -> ServiceHandle:
+    """Start on free ports in a background thread (tests, demos); returns once it accepts requests."""
+    port = free_port(host)
+    app, http, grpc_server, grpc_port = _build(settings, host, port, 0 if with_grpc else None)
+    thread = threading.Thread(target=http.run, name="llm-monitor-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not http.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return ServiceHandle(app, http, thread, grpc_server, port, grpc_port)

@@ -1,0 +1,215 @@
+"""SQLAlchemy 2 typed models: the same tables on SQLite and PostgreSQL.
+
+Integer foreign keys are named ``*_rowid`` so they are never confused with OTel ``trace_id`` /
+``span_id``. Migrations never import this module; a test checks both stay in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+RowId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored as a SHA-256 hash of a 256-bit random secret (only the prefix is shown)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200), default="ingest,read")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SpanRow(Base):
+    """Every span of every trace; LLM spans also carry the typed LLM columns."""
+
+    __tablename__ = "spans"
+    __table_args__ = (
+        UniqueConstraint("project_rowid", "trace_id", "span_id"),
+        Index("ix_spans_project_start", "project_rowid", "start_time"),
+        Index("ix_spans_calls_model", "project_rowid", "response_model", "start_time",
+              sqlite_where=text("is_llm"), postgresql_where=text("is_llm")),
+        Index("ix_spans_calls_user", "project_rowid", "user_id",
+              sqlite_where=text("user_id IS NOT NULL"), postgresql_where=text("user_id IS NOT NULL")),
+        Index("ix_spans_calls_session", "project_rowid", "session_id",
+              sqlite_where=text("session_id IS NOT NULL"), postgresql_where=text("session_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int] = mapped_column(Integer)
+    status_message: Mapped[str | None] = mapped_column(Text)
+    service_name: Mapped[str | None] = mapped_column(String(200))
+    scope_name: Mapped[str | None] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    events: Mapped[list[Any] | None] = mapped_column(JSONType)
+    links: Mapped[list[Any] | None] = mapped_column(JSONType)
+    tags: Mapped[list[str] | None] = mapped_column(JSONType)
+    segment: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    is_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    operation: Mapped[str | None] = mapped_column(String(64))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    request_model: Mapped[str | None] = mapped_column(String(200))
+    response_model: Mapped[str | None] = mapped_column(String(200))
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    total_tokens: Mapped[int | None] = mapped_column(Integer)
+    cached_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
+    finish_reasons: Mapped[list[str] | None] = mapped_column(JSONType)
+    error_type: Mapped[str | None] = mapped_column(String(200))
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    server_address: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    session_id: Mapped[str | None] = mapped_column(String(200))
+    response_id: Mapped[str | None] = mapped_column(String(200))
+    input_text: Mapped[str | None] = mapped_column(Text)
+    output_text: Mapped[str | None] = mapped_column(Text)
+    system_instructions: Mapped[str | None] = mapped_column(Text)
+    retrieval_context: Mapped[list[str] | None] = mapped_column(JSONType)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cost_source: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LogRecordRow(Base):
+    """OTLP log records; GenAI content events are matched to their span by (trace_id, span_id)."""
+
+    __tablename__ = "log_records"
+    __table_args__ = (Index("ix_log_records_span", "project_rowid", "trace_id", "span_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    event_name: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[Any] = mapped_column(JSONType)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    service_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class ScoreRow(Base):
+    """A score for a span (from an evaluator, a human or an OTel ``gen_ai.evaluation.result``)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        Index("ix_scores_span", "project_rowid", "trace_id", "span_id"),
+        Index("ix_scores_name_time", "project_rowid", "name", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    span_rowid: Mapped[int | None] = mapped_column(ForeignKey("spans.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(100))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32))
+    evaluator: Mapped[str | None] = mapped_column(String(100))
+    evaluator_version: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(200))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class MetricPointRow(Base):
+    """One metric sample (scraped or pushed over OTLP), labels kept as JSON."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_name_time", "project_rowid", "name", "time"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(50))
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[float | None] = mapped_column(Float)
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType)
+    source: Mapped[str | None] = mapped_column(String(200))
+    histogram: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -89,7 +89,7 @@ def _model_price(model: str, provider_id: str | None, day: str) -> Any:
     from genai_prices import data_snapshot
 
     try:
-        provider, model_info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+        _provider, model_info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
         return model_info.get_prices(datetime.fromisoformat(day).replace(tzinfo=UTC))
     except LookupError:
         return None

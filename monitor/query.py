@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, bindparam, exists, func, or_, select, text
+from sqlalchemy import Engine, Select, and_, bindparam, exists, func, literal, or_, select, text
 from sqlalchemy.orm import aliased
 
 from monitor.store.models import SpanRow
@@ -38,7 +38,7 @@ class CallFilters:
     user: str | None = None
     session: str | None = None
     tag: str | None = None
-    segment: dict[str, str] = field(default_factory=dict)
+    segment: dict[str, list[str]] = field(default_factory=dict)  # label -> accepted values (OR)
     has_error: bool | None = None
 
 
@@ -74,8 +74,8 @@ def _apply(stmt: Select, engine: Engine, project_rowid: int, f: CallFilters) -> 
         stmt = stmt.where(SpanRow.session_id == f.session)
     if f.has_error is not None:
         stmt = stmt.where(_error_expr() if f.has_error else ~_error_expr())
-    for key, value in f.segment.items():
-        stmt = stmt.where(SpanRow.segment[key].as_string() == value)
+    for key, values in f.segment.items():
+        stmt = stmt.where(SpanRow.segment[key].as_string().in_(values))
     if f.tag:
         stmt = stmt.where(_has_tag(engine, f.tag))
     return stmt
@@ -177,7 +177,7 @@ def summary(engine: Engine, project_rowid: int, filters: CallFilters, group_by: 
 
 def _group_expr(group_by: str | None) -> Any:
     if group_by is None:
-        return text("'all'")
+        return literal("all")
     if group_by == "model":
         return _model_expr()
     if group_by in ("service", "provider", "operation"):

@@ -53,7 +53,7 @@ def _build(settings: Settings, host: str, port: int, grpc_port: int | None) -> t
 def serve(settings: Settings) -> None:
     """Run in the foreground until Ctrl-C (``llm-monitor serve``)."""
     s = settings.server
-    app, http, grpc_server, grpc_port = _build(settings, s.host, s.port, s.grpc_port)
+    _app, http, grpc_server, grpc_port = _build(settings, s.host, s.port, s.grpc_port)
     log.info("llm-monitor on http://%s:%d (OTLP/HTTP, REST /api/v1, /openapi.json); OTLP/gRPC on %s",
              s.host, s.port, grpc_port if grpc_server else "off")
     try:

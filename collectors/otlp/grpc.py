@@ -49,7 +49,7 @@ class _Base:
 
 
 class TraceService(_Base, trace_service_pb2_grpc.TraceServiceServicer):
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         result = self._handle(request, context, spans_from_proto, self.ingest.ingest_traces)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result is not None and result.rejected:
@@ -59,7 +59,7 @@ class TraceService(_Base, trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class LogsService(_Base, logs_service_pb2_grpc.LogsServiceServicer):
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         result = self._handle(request, context, logs_from_proto, self.ingest.ingest_logs)
         response = logs_service_pb2.ExportLogsServiceResponse()
         if result is not None and result.rejected:

@@ -26,15 +26,16 @@ def _filters(
     user: str | None = None,
     session: str | None = None,
     tag: str | None = None,
-    segment: Annotated[list[str] | None, Query(description="label:value, repeatable (e.g. region:eu)")] = None,
+    segment: Annotated[list[str] | None,
+                       Query(description="label:value, repeatable; values of one label are ORed")] = None,
     has_error: bool | None = None,
 ) -> query.CallFilters:
-    labels: dict[str, str] = {}
+    labels: dict[str, list[str]] = {}
     for item in segment or []:
         label, sep, value = item.partition(":")
         if not sep or not label:
             raise HTTPException(422, f"segment filter {item!r} must look like label:value")
-        labels[label] = value
+        labels.setdefault(label, []).append(value)
     return query.CallFilters(start=_utc(start), end=_utc(end), service=service, model=model, user=user,
                              session=session, tag=tag, segment=labels, has_error=has_error)
 

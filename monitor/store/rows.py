@@ -47,7 +47,8 @@ def span_row(project_rowid: int, span: Span, received_at: datetime) -> tuple[Any
     return (
         project_rowid, span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind,
         ns_to_datetime(span.start_ns), ns_to_datetime(span.end_ns), span.duration_ms, span.status_code,
-        span.status_message, cut(span.service_name, 200), cut(span.scope_name, 200), dumps(span.attributes), dumps(span.resource),
+        span.status_message, cut(span.service_name, 200), cut(span.scope_name, 200), dumps(span.attributes),
+        dumps(span.resource),
         dumps(span.events or None), dumps(span.links or None), dumps(span.tags), dumps(span.segment),
         is_model_call(span.llm), cut(call.operation, 64), cut(call.provider, 64), cut(call.request_model, 200),
         cut(call.response_model, 200),

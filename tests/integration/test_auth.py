@@ -73,3 +73,30 @@ def test_principal_rejects_malformed_headers(db_url: str, engine: Engine) -> Non
     for header in (None, "", "Basic abc", "Bearer", "Bearer  "):
         with pytest.raises(AuthError):
             auth.principal(header, "ingest")
+
+
+def test_grpc_requires_the_key_too(db_url: str, engine: Engine) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    key, _ = create_key(engine, "alpha")
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("chat m") as span:
+        span.set_attribute("gen_ai.request.model", "m")
+    spans = memory.get_finished_spans()
+    handle = start_in_thread(Settings(database_url=db_url, server={"key_cache_ttl_s": 0}))
+    target = f"127.0.0.1:{handle.grpc_port}"
+    try:
+        anonymous = OTLPSpanExporter(endpoint=target, insecure=True, timeout=5)
+        assert anonymous.export(spans) == SpanExportResult.FAILURE
+        keyed = OTLPSpanExporter(endpoint=target, insecure=True, headers={"authorization": f"Bearer {key}"})
+        assert keyed.export(spans) == SpanExportResult.SUCCESS
+        base = f"http://127.0.0.1:{handle.http_port}"
+        calls = httpx.get(f"{base}/api/v1/calls", headers={"Authorization": f"Bearer {key}"}).json()["items"]
+        assert [c["request_model"] for c in calls] == ["m"]
+    finally:
+        handle.stop()

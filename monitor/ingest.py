@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 
@@ -17,7 +19,6 @@ from collectors.semconv import NormalizeOptions, normalize_span
 from monitor.cost import CostCalculator
 from monitor.domain import DecodedBatch, Rejected, Span
 from monitor.errors import Overloaded
-from monitor.store.rows import ns_to_datetime
 from monitor.store.writer import SpanWriter
 
 log = logging.getLogger(__name__)
@@ -68,49 +69,67 @@ class IngestService:
         self.retry_after_s = retry_after_s
 
     def ingest_traces(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
-        """Normalise, price and commit; returns what was accepted and what was rejected."""
+        """Normalise, price and commit; returns what was accepted and what was rejected.
+
+        Spans are prepared lazily, while the writer streams earlier ones to the database.
+        """
         rejected = list(batch.rejected)
-        spans: list[Span] = []
-        for i, span in enumerate(batch.spans):
-            problem = _check(span)
-            if problem:
-                rejected.append(Rejected(i, problem))
-                continue
+        prepared: list[Span] = []
+
+        def prepare() -> Iterator[Span]:
+            for i, span in enumerate(batch.spans):
+                if not (0 <= span.start_ns < _MAX_NS and 0 <= span.end_ns < _MAX_NS):
+                    rejected.append(Rejected(i, f"span {span.span_id}: timestamp out of range"))
+                    continue
+                self._normalise(span)
+                prepared.append(span)
+                yield span
+
+        spans = prepare()
+        failed = self._write(lambda items: self.writer.write_spans(project_rowid, items), spans, prepared,
+                             rejected)
+        return IngestResult(len(prepared) - failed, rejected)
+
+    def _normalise(self, span: Span) -> None:
+        """A span we cannot interpret is still stored, as a plain span: nothing accepted is lost."""
+        try:
             normalize_span(span, self.options)
             if span.llm is not None:
                 self.cost.apply(span.llm)
-            spans.append(span)
-        self._write(lambda items: self.writer.write_spans(project_rowid, items), spans, rejected)
-        return IngestResult(len(spans) - (len(rejected) - len(batch.rejected)), rejected)
+        except Exception:
+            log.exception("could not normalise span %s; storing it without LLM fields", span.span_id)
+            span.llm = None
 
     def ingest_logs(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
         rejected = list(batch.rejected)
         logs = [lg for lg in batch.logs if 0 <= lg.time_ns < _MAX_NS]
         rejected += [Rejected(i, "log record time out of range") for i, lg in enumerate(batch.logs)
                      if not 0 <= lg.time_ns < _MAX_NS]
-        self._write(lambda items: self.writer.write_logs(project_rowid, items), logs, rejected)
-        return IngestResult(len(logs) - (len(rejected) - len(batch.rejected)), rejected)
+        failed = self._write(lambda items: self.writer.write_logs(project_rowid, items), logs, logs, rejected)
+        return IngestResult(len(logs) - failed, rejected)
 
-    def _write(self, write: object, items: list, rejected: list[Rejected]) -> None:
+    def _write(self, write: Callable[[Iterable[Any]], None], items: Iterable[Any], kept: list[Any],
+               rejected: list[Rejected]) -> int:
+        """Write all in one transaction; on a row the database refuses, retry one by one.
+
+        Returns how many items the database refused (added to ``rejected``). ``kept`` fills up
+        with the items as ``items`` is consumed.
+        """
         try:
-            write(items)  # type: ignore[operator]
+            write(items)
+            return 0
         except (OperationalError, InterfaceError) as exc:
             log.warning("database unavailable: %s", exc.__class__.__name__)
             raise Overloaded("database unavailable; retry later", self.retry_after_s, 503) from exc
         except (DataError, IntegrityError):
-            log.info("batch rejected by the database; retrying its %d items one by one", len(items))
-            for i, item in enumerate(items):
-                try:
-                    write([item])  # type: ignore[operator]
-                except (DataError, IntegrityError) as exc:
-                    rejected.append(Rejected(i, f"rejected by the database: {str(exc.orig)[:200]}"))
-
-
-def _check(span: Span) -> str | None:
-    if not 0 <= span.start_ns < _MAX_NS or not 0 <= span.end_ns < _MAX_NS:
-        return f"span {span.span_id}: timestamp out of range"
-    try:
-        ns_to_datetime(span.start_ns)
-    except (OverflowError, ValueError, OSError):
-        return f"span {span.span_id}: timestamp out of range"
-    return None
+            for _ in items:  # finish preparing whatever the failed attempt did not reach
+                pass
+            log.info("batch rejected by the database; retrying its %d items one by one", len(kept))
+        failed = 0
+        for i, item in enumerate(kept):
+            try:
+                write([item])
+            except (DataError, IntegrityError) as exc:
+                failed += 1
+                rejected.append(Rejected(i, f"rejected by the database: {str(exc.orig)[:200]}"))
+        return failed

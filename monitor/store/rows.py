@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,8 +32,12 @@ def dumps(value: Any) -> str | None:
     return orjson.dumps(value, option=_OPTS, default=str).decode()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ns_to_datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns // 1000) % 1_000_000)
+    """UTC datetime of an OTLP timestamp (microsecond precision, what both databases keep)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def cut(value: str | None, size: int) -> str | None:

@@ -1,17 +1,24 @@
 """Batch writers for the ingest path: one transaction per request, idempotent on
 (project, trace_id, span_id), committed before the request is acknowledged.
 
-PostgreSQL gets ``COPY`` into a per-transaction staging table and one
-``INSERT … SELECT … ON CONFLICT DO NOTHING``; SQLite gets ``INSERT OR IGNORE`` executemany.
+PostgreSQL gets ``COPY`` straight into ``spans`` inside a savepoint, with rows produced while
+the copy streams (so the database works on one core while Python normalises on the other); only
+when a span is already stored (a client retry) does it fall back to a staging table and
+``INSERT … ON CONFLICT DO NOTHING``. SQLite gets ``INSERT OR IGNORE`` executemany.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DataError, OperationalError
 
 from collectors.semconv.messages import messages_from_events, render, split_system
 from monitor.domain import LogEvent, Span
@@ -35,7 +42,7 @@ CONTENT_EVENTS = frozenset({
 
 def sqlite_datetime(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime reads back (naive UTC)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 class SpanWriter:
@@ -45,19 +52,29 @@ class SpanWriter:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
 
-    def write_spans(self, project_rowid: int, spans: list[Span]) -> None:
-        """Commit all spans in one transaction (duplicates of stored spans are ignored)."""
-        if not spans:
-            return
+    def write_spans(self, project_rowid: int, spans: Iterable[Span]) -> None:
+        """Commit all spans in one transaction (duplicates of stored spans are ignored).
+
+        ``spans`` may be a lazy iterable: on PostgreSQL each span is turned into a row while the
+        previous ones are already on their way to the database.
+        """
         now = datetime.now(UTC)
-        rows = [span_row(project_rowid, s, now) for s in spans]
-        missing = [(s.trace_id, s.span_id) for s in spans if s.llm is not None
-                   and s.llm.input_text is None and s.llm.output_text is None]
-        with self._connect() as conn, conn.begin():
+        seen: list[Span] = []
+
+        def rows() -> Iterable[tuple[Any, ...]]:
+            for span in spans:
+                seen.append(span)
+                yield span_row(project_rowid, span, now)
+
+        with _translate_errors(), self._connect() as conn, conn.begin():
             if self._sqlite:
-                conn.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r) for r in rows])
+                batch = [_sqlite_row(r) for r in rows()]
+                if batch:
+                    conn.connection.driver_connection.executemany(_SQLITE_INSERT, batch)  # type: ignore[union-attr]
             else:
-                _pg_copy(conn, rows)
+                _pg_copy(conn, rows())
+            missing = [(s.trace_id, s.span_id) for s in seen if s.llm is not None
+                       and s.llm.input_text is None and s.llm.output_text is None]
             if missing:
                 _fill_content_from_logs(conn, project_rowid, missing)
 
@@ -90,6 +107,20 @@ class SpanWriter:
         return self.engine.connect().execution_options(write=True)
 
 
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    """Raw driver errors (we use the DBAPI connection for COPY and executemany) become the
+    SQLAlchemy ones the ingest service maps: unavailable -> 503, bad row -> per-span rejection."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError,
+            sqlite3.InterfaceError) as exc:
+        raise OperationalError("write spans", None, exc) from exc
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, sqlite3.DataError,
+            sqlite3.IntegrityError) as exc:
+        raise DataError("write spans", None, exc) from exc
+
+
 def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     values = list(row)
     for i in _DT:
@@ -97,15 +128,28 @@ def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _pg_copy(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+def _pg_copy(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """COPY into ``spans`` directly; a duplicate (a retried request) reruns through the staging table."""
     raw = conn.connection.driver_connection
     assert raw is not None
+    kept: list[tuple[Any, ...]] = []
     with raw.cursor() as cur:
-        cur.execute(_PG_STAGE)
-        with cur.copy(f"COPY spans_stage ({_COLS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(_PG_INSERT)
+        cur.execute("SAVEPOINT spans_copy")
+        try:
+            with cur.copy(f"COPY spans ({_COLS}) FROM STDIN") as copy:
+                for row in rows:
+                    kept.append(row)
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT spans_copy")
+            kept.extend(rows)  # whatever was not produced yet
+            cur.execute(_PG_STAGE)
+            with cur.copy(f"COPY spans_stage ({_COLS}) FROM STDIN") as copy:
+                for row in kept:
+                    copy.write_row(row)
+            cur.execute(_PG_INSERT)
+        else:
+            cur.execute("RELEASE SAVEPOINT spans_copy")
 
 
 def _fill_content_from_logs(conn: Connection, project_rowid: int, keys: list[tuple[str, str]]) -> None:

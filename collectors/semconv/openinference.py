@@ -1,6 +1,9 @@
 """OpenInference (Arize) attributes: ``llm.*``, ``input.value``/``output.value``, retrieval documents.
 
-Source: Arize-ai/openinference ``openinference-semantic-conventions`` 0.1.42 (TELEMETRY.md §2).
+Source: Arize-ai/openinference ``openinference-semantic-conventions`` 0.1.42 (TELEMETRY.md §2), checked
+against what ``openinference-instrumentation-openai`` 0.1.66 really sends (tests/fixtures/emitters):
+``llm.model_name`` holds the *response* model there; the requested one is only inside the
+``llm.invocation_parameters`` JSON, so it is read from there before falling back to the response model.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ TABLE = Convention(
     fields={
         "operation": ("openinference.span.kind",),
         "provider": ("llm.provider", "llm.system"),
-        "request_model": ("llm.request.model_name", "llm.model_name", "embedding.model_name"),
-        "response_model": ("llm.response.model_name", "llm.model_name"),
+        "request_model": ("llm.request.model_name",),
+        "response_model": ("llm.response.model_name", "llm.model_name", "embedding.model_name"),
         "input_tokens": ("llm.token_count.prompt",),
         "output_tokens": ("llm.token_count.completion",),
         "total_tokens": ("llm.token_count.total",),
@@ -28,8 +31,12 @@ TABLE = Convention(
     indexed_output="llm.output_messages.",
     indexed_prompts="llm.prompts.",
     indexed_choices="llm.choices.",
+    indexed_embeddings="embedding.embeddings.",
     plain_input="input.value",
     plain_output="output.value",
+    plain_input_mime="input.mime_type",
+    plain_output_mime="output.mime_type",
+    invocation_parameters=("llm.invocation_parameters", "embedding.invocation_parameters"),
     retrieval_documents="retrieval.documents.",
     tags="tag.tags",
     value_maps={

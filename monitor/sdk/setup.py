@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +118,43 @@ def _exporting_by_env() -> bool:
     return any(os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
+class _RateLimitFilter(logging.Filter):
+    """Lets one exporter complaint through per interval: an unreachable server must not flood
+    the application's logs with a warning per batch."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self._interval = interval_s
+        self._last = -interval_s
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            if self.suppressed:
+                record.msg = f"{record.msg} ({self.suppressed} similar messages suppressed)"
+                self.suppressed = 0
+            return True
+        self.suppressed += 1
+        return False
+
+
+_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                     "opentelemetry.exporter.otlp.proto.http._common", "opentelemetry.exporter.otlp.proto.http")
+
+
+def _quiet_exporter_logs() -> None:
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RateLimitFilter) for f in logger.filters):
+            logger.addFilter(_RateLimitFilter())
+
+
 def _exporter(endpoint: str | None, api_key: str | None, timeout_s: float) -> Any:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    _quiet_exporter_logs()
 
     traces_endpoint = None
     if endpoint:

@@ -100,3 +100,38 @@ def test_exporter_configured_by_environment(server: tuple[str, dict[str, str]]) 
     assert run(["keys", "revoke", key_id], env).returncode == 0
     assert httpx.get(f"{base}/api/v1/calls", headers=auth).status_code == 401
     assert run(["keys", "revoke", key_id], env).returncode == 1
+
+
+SDK_APP = """
+import os
+from monitor import sdk
+sdk.configure(endpoint=os.environ["ENDPOINT"], api_key=os.environ["KEY"], service_name="sdk-app")
+
+@sdk.observe(kind="llm", model="gpt-4o-mini", provider="openai")
+def generate(messages):
+    return {"id": "chatcmpl-1", "model": "gpt-4o-mini", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi!"}}],
+            "usage": {"prompt_tokens": 2000, "completion_tokens": 1000, "total_tokens": 3000}}
+
+@sdk.observe(kind="agent", name="agent")
+def agent(question):
+    return generate([{"role": "user", "content": question}])
+
+agent("Hello?")
+"""
+
+
+def test_sdk_application_against_llm_monitor_serve(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    secret = env.pop("_KEY")
+    done = subprocess.run([sys.executable, "-c", SDK_APP], env={**env, "ENDPOINT": base, "KEY": secret},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    auth = {"Authorization": f"Bearer {secret}"}
+    (call,) = httpx.get(f"{base}/api/v1/calls", headers=auth).json()["items"]
+    assert call["total_tokens"] == 3000 and call["output_text"] == "Hi!" and call["service_name"] == "sdk-app"
+    assert call["cost_usd"] == pytest.approx((2000 * 0.15 + 1000 * 0.6) / 1e6)
+    trace = httpx.get(f"{base}/api/v1/traces/{call['trace_id']}", headers=auth).json()
+    (root,) = trace["roots"]
+    assert root["name"] == "agent" and root["operation"] == "invoke_agent"
+    assert [c["span_id"] for c in root["children"]] == [call["span_id"]]

@@ -20,7 +20,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, OperationalError
 
-from collectors.semconv.messages import messages_from_events, render, split_system
+from collectors.semconv.messages import finish_reasons, messages_from_events, render, split_system
 from monitor.domain import LogEvent, Span
 from monitor.store.engine import is_sqlite
 from monitor.store.rows import SPAN_COLUMNS, dumps, ns_to_datetime, span_row
@@ -184,11 +184,13 @@ def _apply_content(conn: Connection, project_rowid: int,
         inputs, outputs, system = messages_from_events(events)
         inputs, in_system = split_system(inputs)
         updates.append({"p": project_rowid, "t": trace_id, "s": span_id, "i": render(inputs),
-                        "o": render(outputs), "sys": system or in_system})
+                        "o": render(outputs), "sys": system or in_system, "fr": dumps(finish_reasons(outputs))})
     if updates:
+        json_param = "CAST(:fr AS JSONB)" if conn.dialect.name == "postgresql" else ":fr"
         conn.execute(
             text("UPDATE spans SET input_text = COALESCE(input_text, :i), output_text = COALESCE(output_text, :o), "
-                 "system_instructions = COALESCE(system_instructions, :sys) "
+                 "system_instructions = COALESCE(system_instructions, :sys), "
+                 f"finish_reasons = COALESCE(finish_reasons, {json_param}) "
                  "WHERE project_rowid = :p AND trace_id = :t AND span_id = :s"),
             updates,
         )

@@ -148,7 +148,12 @@ def test_emitter_calls_are_stored_and_read_back(service: ServiceHandle, recorded
         assert node["service_name"] == "fixture-app"
         assert node["duration_ms"] == pytest.approx(span.duration_ms, abs=0.01)
         for field in NORMALISED_FIELDS:
-            assert node[field] == getattr(span.llm, field), field
+            expected = getattr(span.llm, field)
+            if field == "finish_reasons" and expected is None and (recorded / f"{name}.logs.pb").exists():
+                # openai-v2 leaves it off streaming spans; the writer takes it from the gen_ai.choice log
+                assert node[field] == (None if span.llm.operation == "embeddings" else ["stop"]), node[field]
+                continue
+            assert node[field] == expected, field
         if span.llm.ttft_ms is None:
             assert node["ttft_ms"] is None
         else:

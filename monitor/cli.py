@@ -60,6 +60,33 @@ def serve(
     run(settings)
 
 
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="dashboard port")] = 8501,
+    host: Annotated[str, typer.Option(help="bind address; the dashboard has no login of its own")] = "127.0.0.1",
+) -> None:
+    """Run the Streamlit dashboard (needs `pip install 'llm-monitor[dashboard]'`)."""
+    from dashboard import launch
+    from monitor.migrate import current_revision, head_revision
+
+    if not launch.available():
+        typer.echo("the dashboard needs its extra: pip install 'llm-monitor[dashboard]'", err=True)
+        raise typer.Exit(2)
+    settings = _settings(ctx)
+    if current_revision(settings.database_url) != head_revision():
+        typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"dashboard on http://{host}:{port}", err=True)
+    proc = launch.run(settings, port, host)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the child too; let it finish
+        proc.terminate()
+        code = proc.wait(timeout=15)
+    raise typer.Exit(0 if code in (0, -2, -15) else code)
+
+
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,

@@ -1,0 +1,322 @@
+"""Reads the dashboard needs beyond ``monitor.query``: time series, cost breakdowns, trace lists and
+the values its filters offer. SQLAlchemy Core, the same answers on SQLite and PostgreSQL.
+
+Everything counts LLM calls the way ``monitor.query`` does (the outermost LLM span of a call, the
+same ``CallFilters``). Percentiles interpolate linearly between closest ranks: PostgreSQL computes
+them with ``percentile_cont``, SQLite in Python with ``monitor.query.percentile``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects import postgresql
+
+from monitor.gpu_cost import SOURCE_GPU_TIME
+from monitor.query import CallFilters, percentile
+from monitor.query import _apply as apply_filters
+from monitor.store.models import ProjectRow, ScoreRow, SpanRow
+
+BREAKDOWNS = ("model", "service", "provider", "operation", "user", "source", "hosting")
+BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+HOSTING_API, HOSTING_SELF, HOSTING_UNPRICED = "API", "self-hosted", "unpriced"
+OPTIONS_LIMIT = 200
+OPTIONS_SCAN = 50_000
+LATENCY_QS, TTFT_QS = (0.5, 0.95, 0.99), (0.5, 0.95)
+_NONE3, _NONE2 = (None,) * 3, (None,) * 2
+PG_WORK_MEM = "64MB"
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values a project's calls carry, for the dashboard's filter widgets."""
+
+    models: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    segments: dict[str, list[str]] = field(default_factory=dict)  # label -> values
+    tags: list[str] = field(default_factory=list)
+
+
+def list_projects(engine: Engine) -> list[tuple[int, str]]:
+    """(rowid, name) of every project, by name."""
+    with engine.connect() as conn:
+        return [(r.id, r.name) for r in conn.execute(select(ProjectRow.id, ProjectRow.name).order_by(ProjectRow.name))]
+
+
+def model_expr() -> Any:
+    return func.coalesce(SpanRow.response_model, SpanRow.request_model)
+
+
+def error_expr() -> Any:
+    return or_(SpanRow.status_code == 2, SpanRow.error_type.is_not(None))
+
+
+def group_expr(by: str | None) -> Any:
+    """The SQL expression a breakdown groups on: one of ``BREAKDOWNS`` or ``segment.<label>``."""
+    if by is None:
+        return literal("all")
+    simple = {"model": model_expr(), "service": SpanRow.service_name, "provider": SpanRow.provider,
+              "operation": SpanRow.operation, "user": SpanRow.user_id, "source": SpanRow.cost_source}
+    if by in simple:
+        return simple[by]
+    if by == "hosting":
+        return case((SpanRow.cost_source == SOURCE_GPU_TIME, HOSTING_SELF),
+                    (SpanRow.cost_source.is_(None), HOSTING_UNPRICED), else_=HOSTING_API)
+    if by.startswith("segment.") and len(by) > len("segment."):
+        return SpanRow.segment[by[len("segment."):]].as_string()
+    raise ValueError(f"unknown breakdown {by!r}; use one of {', '.join(BREAKDOWNS)} or segment.<label>")
+
+
+def _calls(engine: Engine, project_rowid: int, filters: CallFilters, *cols: Any) -> Select:
+    return apply_filters(select(*cols), engine, project_rowid, filters)
+
+
+def _scalars(engine: Engine, stmt: Select) -> list[Any]:
+    with engine.connect() as conn:
+        return [v for v in conn.execute(stmt).scalars() if v is not None]
+
+
+def filter_options(engine: Engine, project_rowid: int, start: datetime | None = None) -> FilterOptions:
+    """Models, services, segment labels and values, and tags of the project's newest ``OPTIONS_SCAN``
+    LLM spans (since ``start``): what a filter should offer, read in an index scan however big the
+    table is. Nested spans count too: a value only they carry is still worth offering.
+    """
+    recent = (select(SpanRow.response_model, SpanRow.request_model, SpanRow.service_name, SpanRow.segment,
+                     SpanRow.tags)
+              .where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm.is_(True))
+              .order_by(SpanRow.start_time.desc()).limit(OPTIONS_SCAN))
+    if start is not None:
+        recent = recent.where(SpanRow.start_time >= start)
+    spans = recent.subquery("recent")
+    model = func.coalesce(spans.c.response_model, spans.c.request_model)
+    models = _scalars(engine, select(model).select_from(spans).distinct().limit(OPTIONS_LIMIT))
+    services = _scalars(engine, select(spans.c.service_name).distinct().limit(OPTIONS_LIMIT))
+    segments: dict[str, list[str]] = defaultdict(list)
+    for label, value in _json_elements(engine, spans, spans.c.segment, "object"):
+        segments[label].append(value)
+    tags = sorted(v for (v,) in _json_elements(engine, spans, spans.c.tags, "array"))
+    return FilterOptions(sorted(models), sorted(services), {k: sorted(v) for k, v in sorted(segments.items())}, tags)
+
+
+def _json_elements(engine: Engine, spans: Any, column: Any, kind: str) -> list[tuple]:
+    """Distinct (key, value) of the objects, or (value,) of the arrays, held in a JSON column."""
+    pg = engine.dialect.name == "postgresql"
+    if kind == "object":
+        fn, names = (func.jsonb_each_text if pg else func.json_each), ("key", "value")
+    else:
+        fn, names = (func.jsonb_array_elements_text if pg else func.json_each), ("value",)
+    # the functions' own column names (key, value) on both databases, so no column list is rendered
+    each = fn(column).table_valued(*names).alias("elements")
+    cols = [each.c[n] for n in names]
+    typed = (func.jsonb_typeof if pg else func.json_type)(column) == kind
+    stmt = select(*cols).select_from(spans).join(each, true()).where(typed)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.distinct().limit(OPTIONS_LIMIT)).all()
+    return [tuple(str(v) for v in row) for row in rows if None not in row]
+
+
+def time_bounds(engine: Engine, project_rowid: int, filters: CallFilters) -> tuple[datetime | None, datetime | None]:
+    """The first and last start time of the matching calls (``None`` when there are none).
+
+    Two ``ORDER BY start_time LIMIT 1`` reads, which walk the (project, start_time) index from
+    either end instead of aggregating the whole range.
+    """
+    stmt = _calls(engine, project_rowid, filters, SpanRow.start_time).limit(1)
+    with engine.connect() as conn:
+        first = conn.execute(stmt.order_by(SpanRow.start_time)).scalar()
+        last = conn.execute(stmt.order_by(SpanRow.start_time.desc())).scalar()
+    return _as_utc(first), _as_utc(last)
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """Aggregates bypass the column type on SQLite (text comes back); parse and stamp UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def pick_bucket_s(start: datetime, end: datetime, target: int = 60) -> int:
+    """The smallest round bucket that cuts [start, end) into at most ``target`` buckets."""
+    span = max((end - start).total_seconds(), 1.0)
+    return next((b for b in BUCKETS_S if span / b <= target), BUCKETS_S[-1])
+
+
+def bucket_start(moment: datetime, bucket_s: int) -> datetime:
+    """The start of the epoch-aligned bucket holding ``moment`` (what ``call_series`` labels rows with)."""
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bucket_s, UTC)
+
+
+def _bucket_expr(engine: Engine, bucket_s: int) -> Any:
+    if engine.dialect.name == "postgresql":
+        seconds = func.floor(func.extract("epoch", SpanRow.start_time) / bucket_s)
+        return (cast(seconds, BigInteger) * bucket_s).label("bucket")
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"; strftime('%s') would round the fraction, so cut it off.
+    seconds = cast(func.strftime("%s", func.substr(SpanRow.start_time, 1, 19)), Integer)
+    return ((seconds // bucket_s) * bucket_s).label("bucket")
+
+
+def call_series(engine: Engine, project_rowid: int, filters: CallFilters, bucket_s: int | None,
+                group_by: str | None = None) -> list[dict[str, Any]]:
+    """Per time bucket (and group): requests, errors, latency and TTFT percentiles, tokens and cost.
+
+    Rows are sorted by bucket then group; ``bucket`` is the bucket's start (UTC). Buckets without
+    calls are absent. ``cost_usd`` is ``None`` where no call of the row was priced. ``bucket_s``
+    ``None`` gives one row per group over the whole range (``bucket`` ``None``): see ``call_stats``.
+    """
+    bucket = _bucket_expr(engine, bucket_s) if bucket_s else literal_column("0").label("bucket")
+    grp = group_expr(group_by).label("grp")
+    err = func.sum(case((error_expr(), 1), else_=0))
+    cols = [bucket, grp, func.count(), err, func.sum(SpanRow.input_tokens), func.sum(SpanRow.output_tokens),
+            func.sum(SpanRow.cost_usd), func.count(SpanRow.cost_usd)]
+    pg = engine.dialect.name == "postgresql"
+    if pg:  # one sort per column and group, however many fractions
+        cols += [_pg_percentiles(SpanRow.duration_ms, LATENCY_QS), _pg_percentiles(SpanRow.ttft_ms, TTFT_QS)]
+    stmt = _calls(engine, project_rowid, filters, *cols).group_by(*([bucket] if bucket_s else []), grp)
+    with engine.begin() as conn:
+        if pg:
+            conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))  # sorts in memory, not on disk
+        rows = conn.execute(stmt).all()
+    pcts = {} if pg else _python_percentiles(engine, project_rowid, filters, bucket, grp)
+    out = [_series_row(r, bucket_s, pcts.get((r[0], r[1])) if not pg else (*(r[8] or _NONE3), *(r[9] or _NONE2)))
+           for r in rows]
+    return sorted(out, key=lambda r: (r["bucket"] or 0, str(r["group"])))
+
+
+def call_stats(engine: Engine, project_rowid: int, filters: CallFilters, group_by: str | None = None
+               ) -> list[dict[str, Any]]:
+    """``monitor.query.summary``'s figures computed in the database (percentiles by ``percentile_cont``
+    on PostgreSQL), one row per group, busiest first.
+    """
+    rows = call_series(engine, project_rowid, filters, None, group_by)
+    return sorted(rows, key=lambda r: (-r["requests"], str(r["group"])))
+
+
+def _pg_percentiles(column: Any, qs: tuple[float, ...]) -> Any:
+    return func.percentile_cont(postgresql.array(qs), type_=postgresql.ARRAY(Float)).within_group(column)
+
+
+def _python_percentiles(engine: Engine, project_rowid: int, filters: CallFilters, bucket: Any, grp: Any
+                        ) -> dict[tuple[Any, Any], tuple[float | None, ...]]:
+    stmt = _calls(engine, project_rowid, filters, bucket, grp, SpanRow.duration_ms, SpanRow.ttft_ms)
+    values: dict[tuple[Any, Any], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    with engine.connect() as conn:
+        for b, g, duration, ttft in conn.execute(stmt):
+            lat, first = values[(b, g)]
+            lat.append(duration)
+            if ttft is not None:
+                first.append(ttft)
+    out = {}
+    for key, (lat, first) in values.items():
+        lat.sort()
+        first.sort()
+        out[key] = (*(percentile(lat, q) for q in LATENCY_QS), *(percentile(first, q) for q in TTFT_QS))
+    return out
+
+
+def _series_row(r: Any, bucket_s: int | None, pcts: tuple[float | None, ...] | None) -> dict[str, Any]:
+    b, grp, requests, errors, tin, tout, cost, priced = r[:8]
+    p = pcts or (None,) * 5
+    return {
+        "bucket": datetime.fromtimestamp(int(b), UTC) if bucket_s else None, "bucket_s": bucket_s, "group": grp,
+        "requests": requests, "errors": int(errors or 0), "error_rate": (errors or 0) / requests if requests else 0.0,
+        "latency_ms_p50": p[0], "latency_ms_p95": p[1], "latency_ms_p99": p[2], "ttft_ms_p50": p[3],
+        "ttft_ms_p95": p[4], "input_tokens": int(tin or 0), "output_tokens": int(tout or 0),
+        "total_tokens": int(tin or 0) + int(tout or 0), "cost_usd": float(cost) if priced else None,
+        "priced_requests": priced,
+    }
+
+
+def cost_breakdown(engine: Engine, project_rowid: int, filters: CallFilters, by: str) -> list[dict[str, Any]]:
+    """Cost, requests and tokens per ``by`` group (see ``group_expr``), costliest first.
+
+    ``usd_per_1m_tokens`` divides the cost by the tokens of the priced calls only, so unpriced
+    calls do not make a model look cheaper than it is.
+    """
+    grp = group_expr(by).label("grp")
+    priced_tokens = case((SpanRow.cost_usd.is_not(None),
+                          func.coalesce(SpanRow.input_tokens, 0) + func.coalesce(SpanRow.output_tokens, 0)), else_=0)
+    stmt = _calls(engine, project_rowid, filters, grp, func.count(), func.count(SpanRow.cost_usd),
+                  func.sum(SpanRow.cost_usd), func.sum(SpanRow.input_tokens), func.sum(SpanRow.output_tokens),
+                  func.sum(priced_tokens)).group_by(grp)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    out = [{
+        "group": g, "requests": n, "priced_requests": priced, "cost_usd": float(cost) if priced else None,
+        "input_tokens": int(tin or 0), "output_tokens": int(tout or 0), "priced_tokens": int(ptok or 0),
+        "usd_per_1m_tokens": float(cost) * 1e6 / int(ptok) if priced and ptok else None,
+    } for g, n, priced, cost, tin, tout, ptok in rows]
+    return sorted(out, key=lambda r: (-(r["cost_usd"] or 0.0), -r["requests"], str(r["group"])))
+
+
+def list_traces(engine: Engine, project_rowid: int, filters: CallFilters, search: str | None = None,
+                limit: int = 50) -> list[dict[str, Any]]:
+    """Traces with matching LLM calls, newest first, one row each with the matching calls' totals.
+
+    ``search`` matches a trace id exactly or, case-insensitively, text in a call's input or output.
+    ``duration_ms`` runs from the first matching call's start to the last one's end. The traces are
+    those of the newest ``limit × 20`` matching calls (an index scan, not an aggregate of the whole
+    range), so a page of very long traces can hold fewer than ``limit``.
+    """
+    newest = _calls(engine, project_rowid, filters, SpanRow.trace_id)
+    if search and search.strip():
+        q = search.strip()
+        newest = newest.where(or_(SpanRow.trace_id == q.lower(), SpanRow.input_text.icontains(q, autoescape=True),
+                                  SpanRow.output_text.icontains(q, autoescape=True)))
+    newest = newest.order_by(SpanRow.start_time.desc(), SpanRow.id.desc()).limit(limit * 20)
+    with engine.connect() as conn:
+        ids = list(dict.fromkeys(conn.execute(newest).scalars()))[:limit]
+        if not ids:
+            return []
+        stmt = _calls(engine, project_rowid, filters, SpanRow.trace_id, func.min(SpanRow.start_time),
+                      func.max(SpanRow.end_time), func.count(), func.sum(case((error_expr(), 1), else_=0)),
+                      func.sum(SpanRow.input_tokens), func.sum(SpanRow.output_tokens), func.sum(SpanRow.cost_usd),
+                      func.count(SpanRow.cost_usd), func.max(SpanRow.service_name), func.max(model_expr()),
+                      func.count(func.distinct(model_expr())))
+        rows = conn.execute(stmt.where(SpanRow.trace_id.in_(ids)).group_by(SpanRow.trace_id)).all()
+    return sorted((_trace_row(r) for r in rows), key=lambda t: (t["start_time"], t["trace_id"]), reverse=True)
+
+
+def _trace_row(r: Any) -> dict[str, Any]:
+    trace_id, first, last, calls, errors, tin, tout, cost, priced, service, model, models = r
+    first, last = _as_utc(first), _as_utc(last)
+    return {
+        "trace_id": trace_id, "start_time": first, "duration_ms": (last - first) / timedelta(milliseconds=1),
+        "calls": calls, "errors": int(errors or 0), "input_tokens": int(tin or 0), "output_tokens": int(tout or 0),
+        "cost_usd": float(cost) if priced else None, "service_name": service,
+        "model": model if models <= 1 else f"{model} (+{models - 1})",
+    }
+
+
+SCORE_COLUMNS = ("trace_id", "span_id", "name", "value", "label", "explanation", "source", "evaluator",
+                 "evaluator_version", "created_at")
+
+
+def trace_scores(engine: Engine, project_rowid: int, trace_id: str) -> list[dict[str, Any]]:
+    """Every score of a trace's spans (evaluators, people, OTel evaluation results), oldest first."""
+    stmt = (select(*(getattr(ScoreRow, c) for c in SCORE_COLUMNS))
+            .where(ScoreRow.project_rowid == project_rowid, ScoreRow.trace_id == trace_id.lower())
+            .order_by(ScoreRow.created_at, ScoreRow.id))
+    with engine.connect() as conn:
+        return [dict(zip(SCORE_COLUMNS, row, strict=True)) for row in conn.execute(stmt)]

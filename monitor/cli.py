@@ -61,6 +61,23 @@ def serve(
 
 
 @app.command()
+def worker(ctx: typer.Context) -> None:
+    """Background jobs: Prometheus scraping, metric rollups and retention, GPU-time pricing."""
+    import signal
+
+    from monitor.migrate import current_revision, head_revision
+    from monitor.worker import Worker
+
+    settings = _settings(ctx)
+    if current_revision(settings.database_url) != head_revision():
+        typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
+        raise typer.Exit(2)
+    w = Worker(settings)
+    signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
+    w.run()  # Ctrl-C also stops it cleanly
+
+
+@app.command()
 def dashboard(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="dashboard port")] = 8501,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +44,76 @@ class ModelPrice(BaseModel):
     cached_input: float | None = None
 
 
+TargetKind = Literal["vllm", "tgi", "triton", "sglang", "dcgm", "generic"]
+
+
+class ScrapeTarget(BaseModel):
+    """A Prometheus ``/metrics`` endpoint the worker scrapes (``[[scrape.targets]]``)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    url: str
+    kind: TargetKind = "generic"
+    interval_s: float = Field(default=5.0, ge=0.5, le=3600)
+    timeout_s: float | None = Field(default=None, gt=0, description="default: min(interval, 10 s)")
+    labels: dict[str, str] = Field(default_factory=dict, description="added to every point of this target")
+    project: str | None = Field(default=None, description="project the points belong to (default project if unset)")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"scrape target url {value!r} must start with http:// or https://")
+        return value
+
+
+class ScrapeSettings(BaseModel):
+    """Prometheus scraping (run by ``llm-monitor worker``)."""
+
+    targets: list[ScrapeTarget] = Field(default_factory=list)
+    max_concurrent: int = Field(default=4, ge=1, le=64)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ScrapeSettings:
+        names = [t.name for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"scrape target names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class Deployment(BaseModel):
+    """A self-hosted model on GPUs we pay for by the hour (``[[deployments]]``).
+
+    Its metrics are the scraped series labelled ``deployment = <name>`` (set it in the targets'
+    ``labels``, or give ``server`` and the targets whose URL starts with it get the label), and
+    its traced requests are the LLM calls whose model is ``model``.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200)
+    gpu_type: str | None = None
+    gpu_count: int = Field(default=1, ge=1, le=4096)
+    usd_per_gpu_hour: float = Field(ge=0)
+    server: str | None = Field(default=None, description="base URL of the inference server's scrape targets")
+    labels: dict[str, str] = Field(default_factory=dict, description="only series with these labels belong to it")
+
+    @property
+    def usd_per_second(self) -> float:
+        return self.gpu_count * self.usd_per_gpu_hour / 3600.0
+
+
+class MetricsSettings(BaseModel):
+    """Retention and rollups of metric points, and GPU-time cost attribution (worker jobs)."""
+
+    raw_retention_h: float = Field(default=48.0, gt=0)
+    minute_retention_d: float = Field(default=30.0, gt=0)
+    hour_retention_d: float = Field(default=400.0, gt=0)
+    maintenance_interval_s: float = Field(default=60.0, ge=1)
+    rollup_grace_s: float = Field(default=60.0, ge=0, description="points up to this late are still rolled up")
+    gpu_cost_settle_s: float = Field(default=120.0, ge=0, description="wait this long after a request ends")
+
+
 class Settings(BaseSettings):
     """All llm-monitor settings (see README for each variable)."""
 
@@ -57,6 +127,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     server: ServerSettings = Field(default_factory=ServerSettings)
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
+    deployments: list[Deployment] = Field(default_factory=list)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     segment_attributes: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "region": ["cloud.region"],
@@ -64,6 +137,23 @@ class Settings(BaseSettings):
         },
         description="segment label -> span/resource attribute keys it is read from",
     )
+
+    @model_validator(mode="after")
+    def _link_deployments(self) -> Settings:
+        """Deployment names are unique, and a deployment's ``server`` labels the targets under it."""
+        names = [d.name for d in self.deployments]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"deployment names must be unique; repeated: {', '.join(dupes)}")
+        for deployment in self.deployments:
+            if deployment.server:
+                for target in self.scrape.targets:
+                    if target.url.startswith(deployment.server.rstrip("/")):
+                        target.labels.setdefault("deployment", deployment.name)
+        return self
+
+    def deployment(self, name: str) -> Deployment | None:
+        return next((d for d in self.deployments if d.name == name), None)
 
     @classmethod
     def settings_customise_sources(

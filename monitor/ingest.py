@@ -19,6 +19,8 @@ from collectors.semconv import NormalizeOptions, normalize_span
 from monitor.cost import CostCalculator
 from monitor.domain import DecodedBatch, Rejected, Span
 from monitor.errors import Overloaded
+from monitor.store.metric_writer import MetricWriter
+from monitor.store.points import MetricBatch
 from monitor.store.writer import SpanWriter
 
 log = logging.getLogger(__name__)
@@ -133,3 +135,35 @@ class IngestService:
                 failed += 1
                 rejected.append(Rejected(i, f"rejected by the database: {str(exc.orig)[:200]}"))
         return failed
+
+
+class MetricIngest:
+    """Stores decoded OTLP metric batches (``/v1/metrics``, gRPC MetricsService) for a project.
+
+    Same contract as span ingest: committed before the acknowledgement, a database outage is
+    ``Overloaded`` (503, retried by the client), and a point the database refuses is rejected on
+    its own (partial success) while the rest are stored.
+    """
+
+    def __init__(self, writer: MetricWriter, retry_after_s: int = 1) -> None:
+        self.writer = writer
+        self.retry_after_s = retry_after_s
+
+    def ingest_metrics(self, project_rowid: int, batch: MetricBatch) -> IngestResult:
+        rejected = [Rejected(i, reason) for i, reason in batch.rejected]
+        try:
+            self.writer.write_points(project_rowid, batch.points)
+            return IngestResult(len(batch.points), rejected)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            raise Overloaded("database unavailable; retry later", self.retry_after_s, 503) from exc
+        except (DataError, IntegrityError):
+            log.info("metric batch rejected by the database; retrying its %d points one by one", len(batch.points))
+        failed = 0
+        for i, point in enumerate(batch.points):
+            try:
+                self.writer.write_points(project_rowid, [point])
+            except (DataError, IntegrityError) as exc:
+                failed += 1
+                rejected.append(Rejected(i, f"{point.name}: rejected by the database: {str(exc.orig)[:200]}"))
+        return IngestResult(len(batch.points) - failed, rejected)

@@ -17,6 +17,10 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, bindparam, exists, func, literal, or_, select, text
 from sqlalchemy.orm import aliased
 
+from collectors.prometheus import names
+from monitor.config import Deployment
+from monitor.store.aggregate import add_histograms, quantile
+from monitor.store.metric_reads import Retention, SeriesAgg, window_aggs
 from monitor.store.models import SpanRow
 
 CALL_COLUMNS = (
@@ -25,6 +29,12 @@ CALL_COLUMNS = (
     "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "reasoning_tokens",
     "finish_reasons", "error_type", "ttft_ms", "server_address", "user_id", "session_id", "tags", "segment",
     "input_text", "output_text", "system_instructions", "retrieval_context", "cost_usd", "cost_source",
+)
+VIEW_METRICS = (
+    names.RUNNING, names.WAITING, names.KV_CACHE, names.PROMPT_TOKENS, names.GENERATION_TOKENS, names.PREEMPTIONS,
+    names.FINISHED, names.FAILED, names.TTFT, names.ITL, names.TPOT, names.E2E, names.QUEUE_TIME,
+    names.REQUEST_PROMPT_TOKENS, names.REQUEST_GENERATION_TOKENS, names.GPU_UTIL, names.GPU_MEMORY_USED,
+    names.GPU_MEMORY_TOTAL, names.GPU_POWER, names.GPU_ENERGY, names.SCRAPE_UP,
 )
 SPAN_COLUMNS = (*CALL_COLUMNS, "kind", "scope_name", "attributes", "resource", "events", "links", "is_llm")
 
@@ -52,6 +62,11 @@ def _not_nested() -> Any:
         parent.project_rowid == SpanRow.project_rowid, parent.trace_id == SpanRow.trace_id,
         parent.span_id == SpanRow.parent_span_id, parent.is_llm.is_(True),
     )
+
+
+def outermost_calls() -> Any:
+    """The condition that keeps only the outermost LLM span of a call (what calls and summaries count)."""
+    return _not_nested()
 
 
 def _error_expr() -> Any:
@@ -214,3 +229,80 @@ def database_ready(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def server_view(engine: Engine, project_rowid: int, deployment: Deployment, start: datetime, end: datetime,
+                now: datetime, retention: Retention) -> dict[str, Any]:
+    """One deployment's server and GPU metrics over [start, end), beside its traced requests.
+
+    Gauges sum over the deployment's series (engines, GPUs) except ratios, which are averaged;
+    latency percentiles come from the histogram buckets observed in the window; rates divide the
+    counters' increase by the window. A figure nothing reported is ``None``, never 0.
+    """
+    from monitor.gpu_cost import series_matcher
+
+    found = window_aggs(engine, project_rowid, VIEW_METRICS, start, end, now, retention, series_matcher(deployment))
+    by_name: dict[str, list[SeriesAgg]] = defaultdict(list)
+    for s in found:
+        by_name[s.name].append(s)
+    window_s = max((end - start).total_seconds(), 1e-9)
+    itl = by_name.get(names.ITL) or by_name.get(names.TPOT, [])
+    traced = summary(engine, project_rowid, CallFilters(start=start, end=end, model=deployment.model))
+    return {
+        "deployment": deployment.name, "model": deployment.model, "start": start, "end": end,
+        "targets": {s.source: s.agg.last for s in by_name.get(names.SCRAPE_UP, [])},
+        "requests_running": _gauge(by_name[names.RUNNING]),
+        "requests_waiting": _gauge(by_name[names.WAITING]),
+        "kv_cache_usage": _gauge(by_name[names.KV_CACHE], average=True),
+        "ttft_s": _percentiles(by_name[names.TTFT]),
+        "inter_token_latency_s": _percentiles(itl),
+        "e2e_latency_s": _percentiles(by_name[names.E2E]),
+        "queue_time_s": _percentiles(by_name[names.QUEUE_TIME]),
+        "prompt_tokens_per_s": _rate(by_name[names.PROMPT_TOKENS] or by_name[names.REQUEST_PROMPT_TOKENS], window_s),
+        "generation_tokens_per_s": _rate(by_name[names.GENERATION_TOKENS] or by_name[names.REQUEST_GENERATION_TOKENS],
+                                         window_s),
+        "preemptions": _increase(by_name[names.PREEMPTIONS]),
+        "requests_finished": _increase(by_name[names.FINISHED]),
+        "requests_failed": _increase(by_name[names.FAILED]),
+        "gpu": {
+            "count": len(by_name[names.GPU_UTIL]) or None,
+            "utilization": _gauge(by_name[names.GPU_UTIL], average=True),
+            "memory_used_bytes": _gauge(by_name[names.GPU_MEMORY_USED]),
+            "memory_total_bytes": _gauge(by_name[names.GPU_MEMORY_TOTAL]),
+            "power_w": _gauge(by_name[names.GPU_POWER]),
+            "energy_j": _increase(by_name[names.GPU_ENERGY]),
+        },
+        "traced": traced[0] if traced else None,
+    }
+
+
+def _gauge(series: list[SeriesAgg], average: bool = False) -> dict[str, float | None]:
+    lasts = [s.agg.last for s in series if s.agg.last is not None]
+    means = [s.agg.mean for s in series if s.agg.mean is not None]
+    maxes = [s.agg.maximum for s in series if s.agg.maximum is not None]
+    if not lasts:
+        return {"last": None, "mean": None, "max": None}
+    combine = (lambda xs: sum(xs) / len(xs)) if average else sum
+    return {"last": combine(lasts), "mean": combine(means) if means else None,
+            "max": (max(maxes) if average else sum(maxes)) if maxes else None}
+
+
+def _percentiles(series: list[SeriesAgg]) -> dict[str, float | None]:
+    hist = None
+    for s in series:
+        hist = add_histograms(hist, s.agg.histogram)
+    count = hist.total() if hist is not None else 0.0
+    return {"p50": quantile(hist, 0.5), "p95": quantile(hist, 0.95), "p99": quantile(hist, 0.99),
+            "count": count, "mean": hist.sum / count if hist is not None and hist.sum is not None and count else None}
+
+
+def _increase(series: list[SeriesAgg]) -> float | None:
+    values = [s.agg.increase if s.agg.increase is not None else (s.agg.histogram.sum if s.agg.histogram else None)
+              for s in series]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _rate(series: list[SeriesAgg], window_s: float) -> float | None:
+    total = _increase(series)
+    return total / window_s if total is not None else None

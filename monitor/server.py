@@ -44,7 +44,8 @@ def _build(settings: Settings, host: str, port: int, grpc_port: int | None) -> t
     grpc_server = None
     if grpc_port is not None and settings.server.grpc_enabled:
         grpc_server, grpc_port = start_grpc_server(
-            app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes)
+            app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes,
+            metrics=app.state.metrics)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
                             timeout_graceful_shutdown=5)
     return app, uvicorn.Server(config), grpc_server, grpc_port

@@ -13,14 +13,16 @@ from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from collectors.otlp.logs import logs_from_proto
+from collectors.otlp.metrics import points_from_proto
 from collectors.otlp.traces import spans_from_proto
 from monitor.auth import Authenticator
-from monitor.domain import DecodedBatch, Principal
+from monitor.domain import Principal
 from monitor.errors import AuthError, Overloaded, PayloadError
-from monitor.ingest import IngestResult, IngestService, WriteGate
+from monitor.ingest import IngestResult, IngestService, MetricIngest, WriteGate
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,8 @@ class _Base:
         self.ingest, self.auth, self.gate = ingest, auth, gate
 
     def _handle(self, request: Any, context: grpc.ServicerContext,
-                convert: Callable[[Any], DecodedBatch],
-                store: Callable[[int, DecodedBatch], IngestResult]) -> IngestResult | None:
+                convert: Callable[[Any], Any],
+                store: Callable[[int, Any], IngestResult]) -> IngestResult | None:
         metadata = dict(context.invocation_metadata() or ())
         try:
             principal: Principal = self.auth.principal(metadata.get("authorization"), "ingest")
@@ -68,8 +70,22 @@ class LogsService(_Base, logs_service_pb2_grpc.LogsServiceServicer):
         return response
 
 
+class MetricsService(_Base, metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, metrics: MetricIngest, auth: Authenticator, gate: WriteGate) -> None:
+        self.metrics, self.auth, self.gate = metrics, auth, gate
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        result = self._handle(request, context, points_from_proto, self.metrics.ingest_metrics)
+        response = metrics_service_pb2.ExportMetricsServiceResponse()
+        if result is not None and result.rejected:
+            response.partial_success.rejected_data_points = len(result.rejected)
+            response.partial_success.error_message = result.error_message
+        return response
+
+
 def start_grpc_server(ingest: IngestService, auth: Authenticator, gate: WriteGate, host: str, port: int,
-                      max_message_bytes: int, workers: int = 4) -> tuple[grpc.Server, int]:
+                      max_message_bytes: int, workers: int = 4,
+                      metrics: MetricIngest | None = None) -> tuple[grpc.Server, int]:
     """Start serving; returns the server and the port actually bound (``port=0`` picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
@@ -78,6 +94,8 @@ def start_grpc_server(ingest: IngestService, auth: Authenticator, gate: WriteGat
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth, gate), server)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(ingest, auth, gate), server)
+    if metrics is not None:
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(metrics, auth, gate), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")

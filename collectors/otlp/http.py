@@ -6,22 +6,26 @@ Status codes follow the OTLP spec (TELEMETRY.md §3.3): 200 (+partial success), 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import anyio
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from collectors.otlp.body import decompress, read_limited
 from collectors.otlp.logs import decode_logs
+from collectors.otlp.metrics import decode_metrics
 from collectors.otlp.responses import logs_response, status_body, traces_response
 from collectors.otlp.traces import JSON, PROTOBUF, decode_traces
 from monitor.auth import Authenticator
 from monitor.domain import DecodedBatch
 from monitor.errors import AuthError, Overloaded, PayloadError, PayloadTooLarge
-from monitor.ingest import IngestResult, IngestService, WriteGate
+from monitor.ingest import IngestResult, IngestService, MetricIngest, WriteGate
 
 log = logging.getLogger(__name__)
 _GRPC_INVALID_ARGUMENT, _GRPC_UNAUTHENTICATED, _GRPC_RESOURCE_EXHAUSTED, _GRPC_UNAVAILABLE = 3, 16, 8, 14
@@ -42,10 +46,24 @@ def safe_decode(decode: Callable[[bytes, str], DecodedBatch], body: bytes, ctype
         raise PayloadError(f"undecodable body: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
 
 
+def metrics_response(content_type: str, rejected: int, message: str) -> bytes:
+    """ExportMetricsServiceResponse, with ``partial_success.rejected_data_points`` when some were refused."""
+    if content_type == PROTOBUF:
+        resp = ExportMetricsServiceResponse()
+        if rejected or message:
+            resp.partial_success.rejected_data_points = rejected
+            resp.partial_success.error_message = message
+        return resp.SerializeToString()
+    doc: dict[str, object] = {}
+    if rejected or message:
+        doc["partialSuccess"] = {"rejectedDataPoints": str(rejected), "errorMessage": message}
+    return json.dumps(doc).encode()
+
+
 def otlp_routes(ingest: IngestService, auth: Authenticator, gate: WriteGate, max_body_bytes: int,
-                limiter: anyio.CapacityLimiter) -> list[Route]:
-    def handler(decode: Callable[[bytes, str], DecodedBatch],
-                store: Callable[[int, DecodedBatch], IngestResult],
+                limiter: anyio.CapacityLimiter, metrics: MetricIngest | None = None) -> list[Route]:
+    def handler(decode: Callable[[bytes, str], Any],
+                store: Callable[[int, Any], IngestResult],
                 respond: Callable[[str, int, str], bytes]) -> Callable:
         async def endpoint(request: Request) -> Response:
             ctype = media_type(request.headers.get("content-type"))
@@ -78,7 +96,11 @@ def otlp_routes(ingest: IngestService, auth: Authenticator, gate: WriteGate, max
 
         return endpoint
 
-    return [
+    routes = [
         Route("/v1/traces", handler(decode_traces, ingest.ingest_traces, traces_response), methods=["POST"]),
         Route("/v1/logs", handler(decode_logs, ingest.ingest_logs, logs_response), methods=["POST"]),
     ]
+    if metrics is not None:
+        routes.append(Route("/v1/metrics", handler(decode_metrics, metrics.ingest_metrics, metrics_response),
+                            methods=["POST"]))
+    return routes

@@ -10,19 +10,22 @@ from sqlalchemy import Engine
 from collectors.otlp.http import otlp_routes
 from collectors.semconv import NormalizeOptions
 from monitor import __version__, query
+from monitor.api.metric_routes import router as metric_router
 from monitor.api.routes import router
 from monitor.api.schemas import Health
 from monitor.auth import Authenticator
 from monitor.config import Settings
-from monitor.cost import CostCalculator
 from monitor.errors import AuthError
-from monitor.ingest import IngestService, WriteGate
+from monitor.gpu_cost import DeploymentAwareCost
+from monitor.ingest import IngestService, MetricIngest, WriteGate
 from monitor.store import SpanWriter, make_engine
+from monitor.store.metric_writer import MetricWriter
 
 
 def build_ingest(settings: Settings, engine: Engine) -> IngestService:
+    """Span ingest; calls to a self-hosted deployment's model are left for GPU-time pricing."""
     return IngestService(SpanWriter(engine), NormalizeOptions(settings.segment_attributes),
-                         CostCalculator(settings.prices), settings.server.retry_after_s)
+                         DeploymentAwareCost(settings.prices, settings.deployments), settings.server.retry_after_s)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None) -> FastAPI:
@@ -35,12 +38,14 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
     app.state.settings = settings
     app.state.auth = Authenticator(engine, settings, host)
     app.state.ingest = build_ingest(settings, engine)
+    app.state.metrics = MetricIngest(MetricWriter(engine), settings.server.retry_after_s)
     app.state.gate = WriteGate(settings.server.max_pending_writes, settings.server.retry_after_s)
     limiter = anyio.CapacityLimiter(settings.server.write_threads)
     for route in otlp_routes(app.state.ingest, app.state.auth, app.state.gate, settings.server.max_body_bytes,
-                             limiter):
+                             limiter, app.state.metrics):
         app.router.routes.append(route)
     app.include_router(router)
+    app.include_router(metric_router)
 
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:

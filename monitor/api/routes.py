@@ -108,6 +108,6 @@ async def metrics_summary(
 def parse_window(value: str) -> timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = value[:-1], value[-1:]
-    if unit not in units or not number.isdigit():
+    if unit not in units or not number.isdigit() or len(number) > 9:
         raise HTTPException(422, f"window {value!r} must look like 30s, 15m, 1h or 7d")
     return timedelta(seconds=int(number) * units[unit])

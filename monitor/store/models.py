@@ -198,10 +198,21 @@ class ScoreRow(Base):
 
 
 class MetricPointRow(Base):
-    """One metric sample (scraped or pushed over OTLP), labels kept as JSON."""
+    """One metric sample (scraped or pushed over OTLP), labels kept as JSON.
+
+    Counters and cumulative histograms are stored as the cumulative values the source reported
+    (``start_time`` = when the source started counting): deltas are derived on read and in the
+    rollups, with reset detection, so no increment depends on a process's memory. ``series_key``
+    identifies (name, source, labels); one point per series and time, so a retried export is
+    stored once.
+    """
 
     __tablename__ = "metric_points"
-    __table_args__ = (Index("ix_metric_points_name_time", "project_rowid", "name", "time"),)
+    __table_args__ = (
+        Index("ix_metric_points_name_time", "project_rowid", "name", "time"),
+        Index("ix_metric_points_series_time", "project_rowid", "series_key", "time", unique=True),
+        Index("ix_metric_points_time", "time"),
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -212,4 +223,40 @@ class MetricPointRow(Base):
     value: Mapped[float | None] = mapped_column(Float)
     labels: Mapped[dict[str, str]] = mapped_column(JSONType)
     source: Mapped[str | None] = mapped_column(String(200))
+    histogram: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    series_key: Mapped[str] = mapped_column(String(32), server_default="")
+    start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MetricRollupRow(Base):
+    """A series aggregated over one minute (``resolution_s`` 60) or one hour (3600), for long ranges.
+
+    Gauges keep count/total/minimum/maximum/last; counters and delta sums keep ``increase``
+    (reset-aware); histograms keep the bucket counts observed in the interval.
+    """
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = (
+        Index("ix_metric_rollups_series", "project_rowid", "series_key", "resolution_s", "bucket_start",
+              unique=True),
+        Index("ix_metric_rollups_name", "project_rowid", "name", "resolution_s", "bucket_start"),
+        Index("ix_metric_rollups_bucket", "resolution_s", "bucket_start"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    series_key: Mapped[str] = mapped_column(String(32))
+    resolution_s: Mapped[int] = mapped_column(Integer)
+    bucket_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(50))
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType)
+    source: Mapped[str | None] = mapped_column(String(200))
+    points: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float | None] = mapped_column(Float)
+    minimum: Mapped[float | None] = mapped_column(Float)
+    maximum: Mapped[float | None] = mapped_column(Float)
+    last: Mapped[float | None] = mapped_column(Float)
+    increase: Mapped[float | None] = mapped_column(Float)
     histogram: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -73,7 +73,8 @@ def _error_expr() -> Any:
     return or_(SpanRow.status_code == 2, SpanRow.error_type.is_not(None))
 
 
-def _apply(stmt: Select, engine: Engine, project_rowid: int, f: CallFilters) -> Select:
+def apply_filters(stmt: Select, engine: Engine, project_rowid: int, f: CallFilters) -> Select:
+    """Restrict a select over spans to the outermost LLM calls of a project matching the filters."""
     stmt = stmt.where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm.is_(True), _not_nested())
     if f.start:
         stmt = stmt.where(SpanRow.start_time >= f.start)
@@ -121,7 +122,7 @@ def list_calls(engine: Engine, project_rowid: int, filters: CallFilters, limit: 
                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """LLM calls, newest first, keyset-paginated; returns the page and the next cursor."""
     cols = [getattr(SpanRow, c) for c in CALL_COLUMNS]
-    stmt = _apply(select(SpanRow.id, *cols), engine, project_rowid, filters)
+    stmt = apply_filters(select(SpanRow.id, *cols), engine, project_rowid, filters)
     if cursor:
         start, rowid = decode_cursor(cursor)
         stmt = stmt.where(or_(SpanRow.start_time < start, and_(SpanRow.start_time == start, SpanRow.id < rowid)))
@@ -169,7 +170,7 @@ def summary(engine: Engine, project_rowid: int, filters: CallFilters, group_by: 
     ``group_by`` is ``model``, ``service``, ``provider``, ``operation`` or ``segment.<label>``.
     """
     key = _group_expr(group_by).label("grp")
-    stmt = _apply(
+    stmt = apply_filters(
         select(key, SpanRow.duration_ms, SpanRow.ttft_ms, _error_expr().label("err"), SpanRow.input_tokens,
                SpanRow.output_tokens, SpanRow.cost_usd),
         engine, project_rowid, filters)

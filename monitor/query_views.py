@@ -32,8 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from monitor.gpu_cost import SOURCE_GPU_TIME
-from monitor.query import CallFilters, percentile
-from monitor.query import _apply as apply_filters
+from monitor.query import CallFilters, apply_filters, percentile
 from monitor.store.models import ProjectRow, ScoreRow, SpanRow
 
 BREAKDOWNS = ("model", "service", "provider", "operation", "user", "source", "hosting")

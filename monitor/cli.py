@@ -61,6 +61,18 @@ def serve(
 
 
 @app.command()
+def up(
+    ctx: typer.Context,
+    dashboard_port: Annotated[int, typer.Option(help="dashboard port")] = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="server and worker only")] = False,
+) -> None:
+    """Migrate, then run server, worker and dashboard together until Ctrl-C."""
+    from monitor.up import run_up
+
+    run_up(_settings(ctx), dashboard_port=dashboard_port, with_dashboard=not no_dashboard)
+
+
+@app.command()
 def worker(ctx: typer.Context) -> None:
     """Background jobs: Prometheus scraping, metric rollups and retention, GPU-time pricing."""
     import signal

@@ -64,10 +64,13 @@ def serve(settings: Settings) -> None:
             grpc_server.stop(grace=2).wait()
 
 
-def start_in_thread(settings: Settings, host: str = "127.0.0.1", with_grpc: bool = True) -> ServiceHandle:
-    """Start on free ports in a background thread (tests, demos); returns once it accepts requests."""
-    port = free_port(host)
-    app, http, grpc_server, grpc_port = _build(settings, host, port, 0 if with_grpc else None)
+def start_in_thread(settings: Settings, host: str = "127.0.0.1", with_grpc: bool = True,
+                    port: int | None = None, grpc_port: int | None = None) -> ServiceHandle:
+    """Start in a background thread (tests, demos, ``llm-monitor up``) on the given ports, or free
+    ones; returns once it accepts requests."""
+    port = port if port is not None else free_port(host)
+    app, http, grpc_server, grpc_port = _build(settings, host, port,
+                                               (grpc_port if grpc_port is not None else 0) if with_grpc else None)
     thread = threading.Thread(target=http.run, name="llm-monitor-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -27,7 +27,8 @@ CALL_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "service_name", "start_time", "end_time", "duration_ms",
     "status_code", "status_message", "operation", "provider", "request_model", "response_model",
     "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "reasoning_tokens",
-    "finish_reasons", "error_type", "ttft_ms", "server_address", "user_id", "session_id", "tags", "segment",
+    "finish_reasons", "error_type", "ttft_ms", "server_address", "user_id", "session_id", "response_id", "tags",
+    "segment",
     "input_text", "output_text", "system_instructions", "retrieval_context", "cost_usd", "cost_source",
 )
 VIEW_METRICS = (

@@ -34,6 +34,7 @@ class Call(BaseModel):
     server_address: str | None
     user_id: str | None
     session_id: str | None
+    response_id: str | None
     tags: list[str] | None
     segment: dict[str, str] | None
     input_text: str | None

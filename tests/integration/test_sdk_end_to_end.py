@@ -53,7 +53,7 @@ def test_decorated_app_trace_round_trip(service: ServiceHandle) -> None:
     assert call["cost_source"] == "genai-prices" and call["cost_usd"] == pytest.approx((1000 * 0.15 + 200 * 0.6) / 1e6)
     assert call["input_text"] == "How long do refunds take?" and call["output_text"] == "About 5 days."
     assert call["system_instructions"] == "Use: Refunds take 5 days."
-    assert call["user_id"] == "u7" and call["segment"] == {"variant": "B"}
+    assert call["user_id"] == "u7" and call["segment"] == {"variant": "B"} and call["response_id"] == "chatcmpl-9"
     assert call["service_name"] == "support-bot"
     trace = httpx.get(f"{base}/api/v1/traces/{call['trace_id']}").json()
     assert trace["span_count"] == 3

@@ -89,6 +89,41 @@ def worker(ctx: typer.Context) -> None:
     w.run()  # Ctrl-C also stops it cleanly
 
 
+@app.command("eval")
+def eval_(
+    ctx: typer.Context,
+    evaluator: Annotated[str, typer.Option(help="relevance, hallucination, toxicity, coherence, prompt_injection "
+                                                "or a custom judge named in [evaluators.NAME]")],
+    input: Annotated[str, typer.Option("--input", help="JSONL: input, output, optional context/reference")],
+    output: Annotated[str | None, typer.Option(help="JSONL to write (default: stdout)")] = None,
+    backend: Annotated[str | None, typer.Option(help="judge_transformers, judge_openai, classifier, embedding")] = None,
+    model: Annotated[str | None, typer.Option(help="model id or local path for the backend")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
+) -> None:
+    """Score a JSONL file with one evaluator; each output line adds score, label and explanation."""
+    import os
+
+    try:
+        from evaluators.batch import run_batch
+        from evaluators.config import resolve_secrets
+        from evaluators.errors import EvaluatorError
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        typer.echo(f"evaluators need their extra: pip install 'llm-monitor[evaluators]' ({exc})", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings(ctx)
+    tables = {name: resolve_secrets(table, os.environ) for name, table in settings.evaluators.items()}
+    try:
+        summary = run_batch(evaluator, input, output, backend=backend, model=model, settings_evaluators=tables,
+                            progress=not no_progress)
+    except (EvaluatorError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(summary.describe(), err=True)
+    for message in summary.errors:
+        typer.echo(f"  {message}", err=True)
+    raise typer.Exit(summary.exit_code)
+
+
 @app.command()
 def dashboard(
     ctx: typer.Context,

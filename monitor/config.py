@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     deployments: list[Deployment] = Field(default_factory=list)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    evaluators: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="[evaluators.NAME] tables: backend, model and options per evaluator (see evaluators.config)",
+    )
     segment_attributes: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "region": ["cloud.region"],

@@ -16,6 +16,7 @@ PAGES = (
     ("overview.py", "Overview", ":material/monitoring:"),
     ("traces.py", "Traces", ":material/account_tree:"),
     ("evaluations.py", "Evaluations", ":material/grading:"),
+    ("annotate.py", "Annotate", ":material/rate_review:"),
     ("drift.py", "Drift", ":material/trending_up:"),
     ("servers.py", "Servers & GPUs", ":material/memory:"),
     ("cost.py", "Cost", ":material/payments:"),

@@ -88,3 +88,37 @@ def _project(view: View) -> int:
     if view.project_rowid is None:
         raise ValueError("no project selected")
     return view.project_rowid
+
+
+# --- human feedback (issue #10) ---------------------------------------------------------------
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def criteria(database_url: str, project_rowid: int) -> list[str]:
+    """Score names worth labelling: the evaluators' and the ones people already labelled."""
+    from monitor import feedback_query
+
+    return feedback_query.criteria(engine(database_url), project_rowid)
+
+
+def annotation_candidates(view: View, criterion: str, mode: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Not cached: a label just given must take its call out of the queue at once."""
+    from monitor import feedback_query
+
+    return feedback_query.annotation_candidates(engine(view.database_url), _project(view), criterion,
+                                                view.filters(), mode, limit)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def audit(view: View, criterion: str, threshold: float) -> Any:
+    from monitor import feedback_query
+
+    return feedback_query.audit(engine(view.database_url), _project(view), criterion, threshold, view.start)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def satisfaction(view: View, bucket_s: int, group_by: str | None = None) -> list[dict[str, Any]]:
+    from monitor import feedback_query
+
+    return feedback_query.satisfaction(engine(view.database_url), _project(view), view.start, None, bucket_s,
+                                       group_by)
+

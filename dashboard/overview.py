@@ -22,6 +22,7 @@ def render(view: View) -> None:
     _kpis(view)
     group_by, group_name = _breakdown(view)
     _charts(view, group_by, group_name)
+    _satisfaction(view, group_by, group_name)
     _table(view, group_by, group_name)
 
 
@@ -52,6 +53,22 @@ def _charts(view: View, group_by: str, group_name: str) -> None:
         st.caption("No call in view has a price, so there is no cost chart: see the Cost page.")
     else:
         chart(st.container(), "cost_usd", f"Cost per {per} by {group_name}", f"USD / {per}", priced, bar=True)
+
+
+def _satisfaction(view: View, group_by: str, group_name: str) -> None:
+    """User satisfaction: the share of thumbs-up among users' votes (``sdk.feedback`` / ``POST /api/v1/feedback``)."""
+    bucket_s, window = ui.timeline(view)
+    votes = pd.DataFrame(data.satisfaction(view, bucket_s, group_by))
+    if votes.empty:
+        st.caption("User satisfaction appears here once users' thumbs up/down arrive through `sdk.feedback(...)` "
+                   "or `POST /api/v1/feedback`.")
+        return
+    total = int(votes["votes"].sum())
+    up = float((votes["thumbs_up_share"] * votes["votes"]).sum()) / total
+    left, right = st.columns([1, 3])
+    left.metric("User satisfaction", ui.percent(up), help=f"thumbs up among {total:,} votes in view")
+    right.plotly_chart(charts.over_time(votes, "thumbs_up_share", f"User satisfaction by {group_name}",
+                                        "% thumbs up", window, bucket_s, percent=True), key="ov_satisfaction")
 
 
 def _alerts() -> None:

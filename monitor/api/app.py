@@ -11,6 +11,7 @@ from collectors.otlp.http import otlp_routes
 from collectors.semconv import NormalizeOptions
 from monitor import __version__, query
 from monitor.api.metric_routes import router as metric_router
+from monitor.api.feedback_routes import router as feedback_router
 from monitor.api.routes import router
 from monitor.api.schemas import Health
 from monitor.auth import Authenticator
@@ -46,6 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
         app.router.routes.append(route)
     app.include_router(router)
     app.include_router(metric_router)
+    app.include_router(feedback_router)
 
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:

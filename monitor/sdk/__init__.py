@@ -11,7 +11,11 @@ Importing this package pulls in only OpenTelemetry packages (never torch or pand
 """
 
 from monitor.sdk.context import context
+from monitor.sdk.feedback import FeedbackError, feedback
 from monitor.sdk.observe import ObservedSpan, observe, span
 from monitor.sdk.setup import configure, flush, shutdown, stats
 
-__all__ = ["ObservedSpan", "configure", "context", "flush", "observe", "shutdown", "span", "stats"]
+__all__ = [
+    "FeedbackError", "ObservedSpan", "configure", "context", "feedback", "flush", "observe", "shutdown", "span",
+    "stats",
+]

@@ -110,7 +110,8 @@ def _configure_locked(endpoint: str | None = None, api_key: str | None = None, s
         trace.set_tracer_provider(provider)
     _state = SdkState(tracer=provider.get_tracer(INSTRUMENTATION_NAME), capture_content=capture_content,
                       redact=redact, max_content_chars=max_content_chars, exporter_processor=processor,
-                      provider=provider, owns_provider=owns)
+                      provider=provider, owns_provider=owns,
+                      extra={"endpoint": endpoint, "api_key": api_key, "timeout_s": export_timeout_s})
     return _state
 
 

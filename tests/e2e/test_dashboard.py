@@ -20,7 +20,7 @@ from monitor.store import make_engine
 from tests.integration.test_query_views import PASSWORD_QUESTION, hour_aligned_t0, seed_calls, seed_settings
 
 APP = str(Path(dashboard.__file__).with_name("app.py"))
-PLACEHOLDERS = {"evaluations.py": "#5", "drift.py": "#6", "servers.py": "#4", "alerts.py": "#7"}
+PLACEHOLDERS = {"drift.py": "#6", "servers.py": "#4", "alerts.py": "#7"}
 
 
 def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, migrate: bool = True) -> str:
@@ -178,7 +178,7 @@ def test_empty_database_shows_empty_states(tmp_path: Path, monkeypatch: pytest.M
     _database(tmp_path, monkeypatch, "empty.db")
     at = _run(AppTest.from_file(APP, default_timeout=60))
     assert "No data yet" in infos(at) and not at.metric and not figures(at)
-    for page in ("traces.py", "cost.py", *PLACEHOLDERS):
+    for page in ("traces.py", "cost.py", "evaluations.py", "annotate.py", *PLACEHOLDERS):
         _run(at.switch_page(page))
         assert "No data yet" in infos(at) or "Nothing to show yet" in infos(at), page
 

@@ -1,4 +1,5 @@
-"""Cost: where the money goes, by model, user, service and segment; API prices vs self-hosted GPU time."""
+"""Cost: where the money goes, by model, user, service, segment and input language; API prices vs self-hosted GPU
+time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import charts, data, filters, ui
 from dashboard.filters import View
+from monitor.language import language_name
 from monitor.query_views import HOSTING_API, HOSTING_SELF, HOSTING_UNPRICED
 
 NONE_LABEL = "(none)"
@@ -39,6 +41,7 @@ def render(view: View) -> None:
     _sources(right, view)
     _over_time(view)
     _model_table(view)
+    _languages(view)
 
 
 def _kpis(view: View, hosting: dict) -> None:
@@ -110,6 +113,33 @@ def _model_table(view: View) -> None:
         "group": "Model", "requests": "Calls", "priced_requests": "Priced calls", "input_tokens": "Input tokens",
         "output_tokens": "Output tokens", "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f"),
         "usd_per_1m_tokens": st.column_config.NumberColumn("USD per 1M tokens", format="$%.4f")})
+
+
+def _languages(view: View) -> None:
+    """Cost per request and input tokens per character by the language of the input (worker-labelled)."""
+    st.subheader("By input language")
+    rows = data.languages(view)
+    if not any(r["language"] for r in rows):
+        st.caption("No call in view has a language yet: `llm-monitor worker` labels the calls that carry input "
+                   "text, a batch each maintenance round.")
+        return
+    df = pd.DataFrame(rows)
+    df["language"] = df["language"].map(language_name)
+    priced = df[df["cost_per_request_usd"].notna()]
+    if not priced.empty:
+        st.plotly_chart(charts.bars(priced, "cost_per_request_usd", "language", "Cost per request by input language "
+                                    "(USD)", "cost per request (USD)", "input language"), key="by_language")
+    st.dataframe(df[["language", "requests", "input_tokens", "output_tokens", "input_chars", "tokens_per_char",
+                     "cost_per_request_usd", "cost_usd"]], hide_index=True, column_config={
+        "language": "Input language", "requests": "Calls", "input_tokens": "Input tokens",
+        "output_tokens": "Output tokens",
+        "input_chars": st.column_config.NumberColumn("Input characters", help="input text plus system instructions"),
+        "tokens_per_char": st.column_config.NumberColumn(
+            "Input tokens per character", format="%.3f",
+            help="input tokens over input characters, for calls that report both"),
+        "cost_per_request_usd": st.column_config.NumberColumn("Cost per request (USD)", format="$%.6f",
+                                                               help="over the priced calls"),
+        "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.4f")})
 
 
 if __name__ == "__main__":

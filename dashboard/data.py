@@ -69,6 +69,12 @@ def cost(view: View, by: str) -> list[dict[str, Any]]:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def languages(view: View) -> list[dict[str, Any]]:
+    """Tokens per character and cost per request by input language (``query_views.language_breakdown``)."""
+    return query_views.language_breakdown(engine(view.database_url), _project(view), view.filters())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def traces(view: View, search: str = "", errors_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
     filters = view.filters(has_error=True) if errors_only else view.filters()
     return query_views.list_traces(engine(view.database_url), _project(view), filters, search or None, limit)
@@ -122,3 +128,106 @@ def satisfaction(view: View, bucket_s: int, group_by: str | None = None) -> list
     return feedback_query.satisfaction(engine(view.database_url), _project(view), view.start, None, bucket_s,
                                        group_by)
 
+
+# --- alerts (issue #7) ------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def alert_rules(database_url: str, project_rowid: int) -> list[dict[str, Any]]:
+    from monitor.alerts import query as alert_query
+
+    return alert_query.rules(engine(database_url), project_rowid)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def alert_events(database_url: str, project_rowid: int, since: datetime | None, limit: int = 200
+                 ) -> list[dict[str, Any]]:
+    from monitor.alerts import query as alert_query
+
+    return alert_query.events(engine(database_url), project_rowid, since=since, limit=limit)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def alert_deliveries(database_url: str, project_rowid: int, limit: int = 200) -> list[dict[str, Any]]:
+    from monitor.alerts import query as alert_query
+
+    return alert_query.deliveries(engine(database_url), project_rowid, limit=limit)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def alert_counts(database_url: str, project_rowid: int) -> dict[str, int]:
+    from monitor.alerts import query as alert_query
+
+    return alert_query.counts(engine(database_url), project_rowid)
+
+
+# --- drift (issue #6) -------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def drift_results(view: View, limit: int = 5000) -> list[dict[str, Any]]:
+    """Stored drift results whose window ended in the view's time range, newest first."""
+    from evaluators.drift.query import DriftFilters, list_drift_results
+
+    return list_drift_results(engine(view.database_url), _project(view), DriftFilters(start=view.start), limit)
+
+
+# --- servers and GPUs (issue #4) --------------------------------------------------------------
+
+@st.cache_data(ttl=OPTIONS_TTL_S, show_spinner=False)
+def deployments() -> list[dict[str, Any]]:
+    """``[[deployments]]`` from the settings the dashboard runs with."""
+    from monitor.config import load_settings
+
+    return [d.model_dump() for d in load_settings().deployments]
+
+
+def _settings_deployment(name: str) -> Any:
+    from monitor.config import load_settings
+
+    settings = load_settings()
+    return settings, settings.deployment(name)
+
+
+def _retention(settings: Any) -> Any:
+    from datetime import timedelta
+
+    from monitor.store.metric_reads import Retention
+
+    metrics = settings.metrics
+    return Retention(timedelta(hours=metrics.raw_retention_h), timedelta(days=metrics.minute_retention_d))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def server_view(view: View, name: str, start: datetime, end: datetime) -> dict[str, Any]:
+    from datetime import UTC
+
+    settings, deployment = _settings_deployment(name)
+    return query.server_view(engine(view.database_url), _project(view), deployment, start, end, datetime.now(UTC),
+                             _retention(settings))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def deployment_cost(view: View, name: str, start: datetime, end: datetime, compare_model: str | None
+                    ) -> dict[str, Any]:
+    from monitor.gpu_cost import cost_report
+
+    _, deployment = _settings_deployment(name)
+    return cost_report(engine(view.database_url), _project(view), deployment, start, end, compare_model)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def metric_series(view: View, name: str, metric: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """One metric of a deployment per bucket: ``bucket``, ``value`` (the bucket's mean) and ``series`` (labels)."""
+    from datetime import UTC
+
+    from monitor.gpu_cost import series_matcher
+    from monitor.store.metric_reads import bucketed
+
+    settings, deployment = _settings_deployment(name)
+    _, lines = bucketed(engine(view.database_url), _project(view), metric, start, end, datetime.now(UTC),
+                        _retention(settings), series_matcher(deployment))
+    rows = []
+    for head, buckets in lines:
+        label = ", ".join(f"{k}={v}" for k, v in sorted(head.labels.items()) if k not in ("deployment",)) or head.name
+        for epoch, agg in buckets:
+            rows.append({"bucket": datetime.fromtimestamp(epoch, UTC), "value": agg.mean, "series": label})
+    return rows

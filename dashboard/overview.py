@@ -16,7 +16,7 @@ NONE_LABEL = "(none)"
 
 def render(view: View) -> None:
     st.title("Overview")
-    _alerts()
+    _alerts(view)
     if not ui.has_calls(view):
         return
     _kpis(view)
@@ -71,9 +71,18 @@ def _satisfaction(view: View, group_by: str, group_name: str) -> None:
                                         "% thumbs up", window, bucket_s, percent=True), key="ov_satisfaction")
 
 
-def _alerts() -> None:
-    st.info("**Alerts:** no alert rules yet. Rules on metrics, scores and drift, with their firing and resolved "
-            "history, arrive with issue #7.", icon=":material/notifications_off:")
+def _alerts(view: View) -> None:
+    """One line on top: what is firing, or that nothing is (details on the Alerts page)."""
+    if view.project_rowid is None:
+        return
+    firing = data.alert_counts(view.database_url, view.project_rowid)["firing"]
+    if firing:
+        st.error(f"**{firing} alert(s) firing**: see the Alerts page.", icon=":material/notifications_active:")
+    elif data.alert_rules(view.database_url, view.project_rowid):
+        st.success("**Alerts:** none firing.", icon=":material/notifications:")
+    else:
+        st.info("**Alerts:** no alert rules yet; add them in `llm-monitor.toml` or with `llm-monitor alerts add` "
+                "(see the Alerts page).", icon=":material/notifications_off:")
 
 
 def _kpis(view: View) -> None:
@@ -81,7 +90,7 @@ def _kpis(view: View) -> None:
     if total is None:
         return
     tokens = total["input_tokens"] + total["output_tokens"]
-    cols = st.columns(8)
+    cols = [*st.columns(4), *st.columns(4)]  # two rows: eight in one row cut "500 ms" to "500 …" on a laptop
     cols[0].metric("Requests", ui.count(total["requests"]))
     cols[1].metric("Error rate", ui.percent(total["error_rate"]), help=f"{total['errors']} failed calls")
     cols[2].metric("Latency p50", ui.ms(total["latency_ms_p50"]))

@@ -7,12 +7,14 @@ from typing import Annotated
 
 import typer
 
+from monitor.cli_alerts import alerts_app
 from monitor.config import Settings, load_settings
 
 app = typer.Typer(help="llm-monitor: LLM observability and evaluation.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -69,12 +71,14 @@ def up(
     """Migrate, then run server, worker and dashboard together until Ctrl-C."""
     from monitor.up import run_up
 
-    run_up(_settings(ctx), dashboard_port=dashboard_port, with_dashboard=not no_dashboard)
+    settings = _settings(ctx)
+    run_up(settings, dashboard_port=dashboard_port, with_dashboard=not no_dashboard,
+           webhook_secrets=_webhook_secrets(settings))
 
 
 @app.command()
 def worker(ctx: typer.Context) -> None:
-    """Background jobs: Prometheus scraping, metric rollups and retention, GPU-time pricing."""
+    """Background jobs: scraping, rollups and retention, GPU-time pricing, online evaluation and drift."""
     import signal
 
     from monitor.migrate import current_revision, head_revision
@@ -84,7 +88,14 @@ def worker(ctx: typer.Context) -> None:
     if current_revision(settings.database_url) != head_revision():
         typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
         raise typer.Exit(2)
-    w = Worker(settings)
+    if settings.evaluators:  # secrets are resolved here, the composition root, never in library code
+        import os
+
+        from evaluators.config import resolve_secrets
+
+        resolved = {name: resolve_secrets(table, os.environ) for name, table in settings.evaluators.items()}
+        settings = settings.model_copy(update={"evaluators": resolved})
+    w = Worker(settings, webhook_secrets=_webhook_secrets(settings))
     signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
     w.run()  # Ctrl-C also stops it cleanly
 
@@ -94,13 +105,19 @@ def eval_(
     ctx: typer.Context,
     evaluator: Annotated[str, typer.Option(help="relevance, hallucination, toxicity, coherence, prompt_injection "
                                                 "or a custom judge named in [evaluators.NAME]")],
-    input: Annotated[str, typer.Option("--input", help="JSONL: input, output, optional context/reference")],
+    input: Annotated[str | None, typer.Option("--input", help="JSONL: input, output, optional context/reference")]
+    = None,
     output: Annotated[str | None, typer.Option(help="JSONL to write (default: stdout)")] = None,
+    since: Annotated[str | None, typer.Option(help="instead of --input: score stored calls since 24h, 7d or an "
+                                                   "ISO time, writing scores to the database")] = None,
+    until: Annotated[str | None, typer.Option(help="with --since: stored calls before this ISO time")] = None,
+    project: Annotated[str | None, typer.Option(help="with --since: only this project's calls")] = None,
     backend: Annotated[str | None, typer.Option(help="judge_transformers, judge_openai, classifier, embedding")] = None,
     model: Annotated[str | None, typer.Option(help="model id or local path for the backend")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
 ) -> None:
-    """Score a JSONL file with one evaluator; each output line adds score, label and explanation."""
+    """Score a JSONL file with one evaluator (each output line adds score, label and explanation), or with
+    --since the stored calls that lack this evaluator's score (a backfill; scores go to the database)."""
     import os
 
     try:
@@ -112,8 +129,13 @@ def eval_(
         raise typer.Exit(2) from exc
     settings = _settings(ctx)
     tables = {name: resolve_secrets(table, os.environ) for name, table in settings.evaluators.items()}
+    if (input is None) == (since is None):
+        typer.echo("give either --input FILE.jsonl or --since (e.g. 24h) to score stored calls", err=True)
+        raise typer.Exit(2)
+    if since is not None:
+        raise typer.Exit(_backfill(settings, evaluator, tables, since, until, project, backend, model, no_progress))
     try:
-        summary = run_batch(evaluator, input, output, backend=backend, model=model, settings_evaluators=tables,
+        summary = run_batch(evaluator, input or "", output, backend=backend, model=model, settings_evaluators=tables,
                             progress=not no_progress)
     except (EvaluatorError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -122,6 +144,31 @@ def eval_(
     for message in summary.errors:
         typer.echo(f"  {message}", err=True)
     raise typer.Exit(summary.exit_code)
+
+
+def _backfill(settings: Settings, evaluator: str, tables: dict, since: str, until: str | None, project: str | None,
+              backend: str | None, model: str | None, no_progress: bool) -> int:
+    """``eval --since``: score stored calls in bulk; returns the exit code."""
+    from datetime import UTC, datetime
+
+    from evaluators.backfill import backfill, parse_since
+    from evaluators.errors import EvaluatorError
+    from evaluators.registry import build_evaluator
+    from monitor.store import make_engine
+
+    now = datetime.now(UTC)
+    try:
+        start, end = parse_since(since, now), parse_since(until, now) if until else None
+        scorer = build_evaluator(evaluator, tables, backend=backend, model=model)
+        summary = backfill(make_engine(settings.database_url), scorer, start, end, project=project,
+                           progress=not no_progress)
+    except (EvaluatorError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    typer.echo(summary.describe(), err=True)
+    for message in summary.errors[:5]:
+        typer.echo(f"  {message}", err=True)
+    return summary.exit_code
 
 
 @app.command()
@@ -149,6 +196,31 @@ def dashboard(
         proc.terminate()
         code = proc.wait(timeout=15)
     raise typer.Exit(0 if code in (0, -2, -15) else code)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    requests: Annotated[int, typer.Option(min=4, max=2000, help="LLM requests to generate")] = 48,
+    dashboard_port: Annotated[int, typer.Option(help="dashboard port")] = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="stop once the demo traffic is done")] = False,
+    seed: Annotated[int, typer.Option(help="seed of the traffic mix")] = 7,
+) -> None:
+    """Real traffic from a local model (Gemma 3 270M), scored, drifting and alerting; then the dashboard."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers", "evidently", "streamlit") if importlib.util.find_spec(m) is None]
+    if missing:
+        typer.echo(f"the demo needs the evaluators, drift and dashboard extras (missing {', '.join(missing)}): "
+                   "pip install torch==2.13.0 && pip install 'llm-monitor[all]'", err=True)
+        raise typer.Exit(2)
+    from monitor.demo.run import run_demo
+
+    settings = _settings(ctx)
+    typer.echo(f"demo database: {_safe_url(settings.database_url)}", err=True)
+    result = run_demo(settings, requests=requests, seed=seed, with_dashboard=not no_dashboard,
+                      dashboard_port=dashboard_port, say=lambda line: typer.echo(line, err=True))
+    raise typer.Exit(0 if result.calls and not result.failed else 1)
 
 
 @keys_app.command("create")
@@ -197,3 +269,17 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _webhook_secrets(settings: Settings) -> dict[str, str]:
+    """Each webhook's HMAC secret from the variable its ``secret_env`` names; missing ones are reported."""
+    import os
+
+    from monitor.alerts.service import webhook_secrets
+
+    found = webhook_secrets(settings, os.environ)
+    for name, hook in settings.webhooks.items():
+        if name not in found:
+            typer.echo(f"warning: webhook {name!r} has no secret ({hook.secret_env} is unset); its notifications "
+                       "wait in the outbox until it is set", err=True)
+    return found

@@ -8,6 +8,7 @@ Environment variables win over the file.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from monitor.alerts.rules import RuleSpec
 
 DEFAULT_DATABASE_URL = "sqlite:///./llm-monitor.db"
 
@@ -114,6 +117,86 @@ class MetricsSettings(BaseModel):
     gpu_cost_settle_s: float = Field(default=120.0, ge=0, description="wait this long after a request ends")
 
 
+class EvaluationSettings(BaseModel):
+    """The online scoring worker (``evaluators.worker``): batching, leases, retries and what it looks back at."""
+
+    poll_interval_s: float = Field(default=1.0, gt=0, description="idle wait between looks at the queue")
+    max_batch_wait_s: float = Field(default=2.0, ge=0, description="score a partial batch after this long")
+    lease_s: float = Field(default=300.0, gt=0, description="a claim not finished by then is picked up again")
+    max_attempts: int = Field(default=5, ge=1, description="failures before an item is parked")
+    backoff_s: float = Field(default=5.0, ge=0, description="first retry delay; doubles per attempt")
+    max_backoff_s: float = Field(default=600.0, ge=0)
+    lookback_h: float = Field(default=24.0, gt=0, description="calls older than this are left to `eval --since`")
+    enqueue_limit: int = Field(default=5000, ge=1, description="calls queued per evaluator per round")
+
+
+class DriftSettings(BaseModel):
+    """Periodic drift detection (``evaluators.drift``), run by ``llm-monitor worker``."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=3600.0, ge=10, description="how often the drift job runs")
+    window_s: int = Field(default=3600, ge=60, description="length of the current window")
+    reference: Literal["previous", "baseline"] = "previous"
+    baseline_start: datetime | None = None
+    baseline_end: datetime | None = None
+    segments: list[str] = Field(default_factory=lambda: ["model", "service"],
+                                description="model, service, tag or segment.<label>; 'all' is always included")
+    embeddings: bool = Field(default=True, description="embedding drift of inputs and outputs (loads MiniLM)")
+    embedding_sample: int = Field(default=5000, ge=10)
+    min_samples: int = Field(default=30, ge=1, description="fewer calls in either window: no test")
+
+
+class WebhookSettings(BaseModel):
+    """A webhook alerts are sent to (``[webhooks.NAME]``); its HMAC secret is read from ``secret_env``."""
+
+    url: str
+    format: Literal["json", "slack"] = "json"
+    secret_env: str = "LLM_MONITOR_WEBHOOK_SECRET"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url {value!r} must start with http:// or https://")
+        return value
+
+
+class AlertSettings(BaseModel):
+    """Alert rules from the config file and how the worker evaluates and delivers them."""
+
+    rules: list[RuleSpec] = Field(default_factory=list)
+    evaluation_interval_s: float = Field(default=30.0, ge=0.05)
+    send_interval_s: float = Field(default=2.0, ge=0.01, description="how often the sender polls the outbox")
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    give_up_after_h: float = Field(default=72.0, gt=0, description="a notification undelivered this long fails")
+    allow_networks: list[str] = Field(default_factory=list,
+                                      description="CIDRs webhooks may resolve to although private/loopback")
+    allow_hosts: list[str] = Field(default_factory=list, description="host names exempt from the address check")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"alerts.allow_networks: {net!r} is not a network such as 10.0.0.0/8") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertSettings:
+        keys = [(r.project, r.name) for r in self.rules]
+        dupes = sorted({name for project, name in keys if keys.count((project, name)) > 1})
+        if dupes:
+            raise ValueError(f"alert rule names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
 class Settings(BaseSettings):
     """All llm-monitor settings (see README for each variable)."""
 
@@ -130,6 +213,10 @@ class Settings(BaseSettings):
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     deployments: list[Deployment] = Field(default_factory=list)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     evaluators: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="[evaluators.NAME] tables: backend, model and options per evaluator (see evaluators.config)",
@@ -154,6 +241,17 @@ class Settings(BaseSettings):
                 for target in self.scrape.targets:
                     if target.url.startswith(deployment.server.rstrip("/")):
                         target.labels.setdefault("deployment", deployment.name)
+        return self
+
+    @model_validator(mode="after")
+    def _known_webhooks(self) -> Settings:
+        """Every webhook a configured rule names exists under ``[webhooks.NAME]``."""
+        for rule in self.alerts.rules:
+            unknown = [w for w in rule.webhooks if w not in self.webhooks]
+            if unknown:
+                known = ", ".join(self.webhooks) or "none configured"
+                raise ValueError(f"alert rule {rule.name!r} names unknown webhook(s) {', '.join(unknown)} "
+                                 f"(known: {known})")
         return self
 
     def deployment(self, name: str) -> Deployment | None:

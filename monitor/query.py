@@ -58,11 +58,13 @@ def _model_expr() -> Any:
 
 
 def _not_nested() -> Any:
+    # Root spans short-circuit the lookup: without it PostgreSQL hashes every LLM span of the project
+    # for the anti-join (128 ms vs 3 ms for a 1-hour window of 200k calls, see docs/benchmarks.md).
     parent = aliased(SpanRow)
-    return ~exists().where(
+    return or_(SpanRow.parent_span_id.is_(None), ~exists().where(
         parent.project_rowid == SpanRow.project_rowid, parent.trace_id == SpanRow.trace_id,
         parent.span_id == SpanRow.parent_span_id, parent.is_llm.is_(True),
-    )
+    ))
 
 
 def outermost_calls() -> Any:
@@ -161,14 +163,15 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-GROUPS = ("model", "service", "provider", "operation")
+GROUPS = ("model", "service", "provider", "operation", "language")
 
 
 def summary(engine: Engine, project_rowid: int, filters: CallFilters, group_by: str | None = None
             ) -> list[dict[str, Any]]:
     """Request count, error rate, latency and TTFT percentiles, tokens and cost, per group.
 
-    ``group_by`` is ``model``, ``service``, ``provider``, ``operation`` or ``segment.<label>``.
+    ``group_by`` is ``model``, ``service``, ``provider``, ``operation``, ``language`` (of the input, set by
+    the worker's language job; ``None`` until then or without input text) or ``segment.<label>``.
     """
     key = _group_expr(group_by).label("grp")
     stmt = apply_filters(
@@ -197,6 +200,8 @@ def _group_expr(group_by: str | None) -> Any:
         return literal("all")
     if group_by == "model":
         return _model_expr()
+    if group_by == "language":
+        return SpanRow.language
     if group_by in ("service", "provider", "operation"):
         return getattr(SpanRow, "service_name" if group_by == "service" else group_by)
     if group_by.startswith("segment.") and len(group_by) > 8:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    and_,
     case,
     cast,
     func,
@@ -35,7 +36,7 @@ from monitor.gpu_cost import SOURCE_GPU_TIME
 from monitor.query import CallFilters, apply_filters, percentile
 from monitor.store.models import ProjectRow, ScoreRow, SpanRow
 
-BREAKDOWNS = ("model", "service", "provider", "operation", "user", "source", "hosting")
+BREAKDOWNS = ("model", "service", "provider", "operation", "user", "source", "hosting", "language")
 BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 HOSTING_API, HOSTING_SELF, HOSTING_UNPRICED = "API", "self-hosted", "unpriced"
 OPTIONS_LIMIT = 200
@@ -74,7 +75,8 @@ def group_expr(by: str | None) -> Any:
     if by is None:
         return literal("all")
     simple = {"model": model_expr(), "service": SpanRow.service_name, "provider": SpanRow.provider,
-              "operation": SpanRow.operation, "user": SpanRow.user_id, "source": SpanRow.cost_source}
+              "operation": SpanRow.operation, "user": SpanRow.user_id, "source": SpanRow.cost_source,
+              "language": SpanRow.language}
     if by in simple:
         return simple[by]
     if by == "hosting":
@@ -267,6 +269,34 @@ def cost_breakdown(engine: Engine, project_rowid: int, filters: CallFilters, by:
         "usd_per_1m_tokens": float(cost) * 1e6 / int(ptok) if priced and ptok else None,
     } for g, n, priced, cost, tin, tout, ptok in rows]
     return sorted(out, key=lambda r: (-(r["cost_usd"] or 0.0), -r["requests"], str(r["group"])))
+
+
+def language_breakdown(engine: Engine, project_rowid: int, filters: CallFilters) -> list[dict[str, Any]]:
+    """Per input language (``spans.language``; ``None``: no input text, or not labelled yet): requests,
+    tokens, input characters, input tokens per character and cost per request, busiest first.
+
+    ``input_chars`` counts the input text and the system instructions, the text input tokens are
+    counted over. ``tokens_per_char`` uses only the calls that report input tokens and have input
+    text; ``cost_per_request_usd`` divides by the priced calls, so unpriced ones do not make a
+    language look cheaper than it is.
+    """
+    chars = (func.coalesce(func.length(SpanRow.input_text), 0)
+             + func.coalesce(func.length(SpanRow.system_instructions), 0))
+    measured = and_(SpanRow.input_tokens.is_not(None), SpanRow.input_text.is_not(None))
+    measured_tokens = func.sum(case((measured, SpanRow.input_tokens), else_=0))
+    measured_chars = func.sum(case((measured, chars), else_=0))
+    stmt = _calls(engine, project_rowid, filters, SpanRow.language, func.count(), func.sum(SpanRow.input_tokens),
+                  func.sum(SpanRow.output_tokens), func.sum(chars), measured_tokens, measured_chars,
+                  func.count(SpanRow.cost_usd), func.sum(SpanRow.cost_usd)).group_by(SpanRow.language)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    out = [{
+        "language": lang, "requests": n, "input_tokens": int(tin or 0), "output_tokens": int(tout or 0),
+        "input_chars": int(chars_all or 0), "tokens_per_char": int(m_tok) / int(m_chars) if m_chars else None,
+        "priced_requests": priced, "cost_usd": float(cost) if priced else None,
+        "cost_per_request_usd": float(cost) / priced if priced else None,
+    } for lang, n, tin, tout, chars_all, m_tok, m_chars, priced, cost in rows]
+    return sorted(out, key=lambda r: (-r["requests"], str(r["language"])))
 
 
 def list_traces(engine: Engine, project_rowid: int, filters: CallFilters, search: str | None = None,

@@ -10,6 +10,7 @@ import logging
 import signal
 import subprocess
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from monitor.config import Settings
@@ -21,14 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def run_up(settings: Settings, dashboard_port: int = 8501, with_dashboard: bool = True,
-           stop: threading.Event | None = None) -> None:
+           stop: threading.Event | None = None, webhook_secrets: Mapping[str, str] | None = None) -> None:
     """Migrate, start everything, block until ``stop`` is set (or Ctrl-C / SIGTERM), stop everything."""
     stop = stop or threading.Event()
     upgrade(settings.database_url)
     s = settings.server
     service = start_in_thread(settings, host=s.host, port=s.port, grpc_port=s.grpc_port,
                               with_grpc=s.grpc_enabled)
-    worker = Worker(settings)
+    worker = Worker(settings, webhook_secrets=webhook_secrets)
     worker.start()
     dashboard = _start_dashboard(settings, dashboard_port) if with_dashboard else None
     log.info("llm-monitor is up: OTLP and REST on http://%s:%d, OTLP/gRPC on %s:%s%s", s.host, service.http_port,

@@ -1,8 +1,9 @@
 """``llm-monitor worker`` (metrics part): scraping, rollups, retention and GPU-time pricing.
 
 Two threads: the scrape loop (``collectors.prometheus.runner``) and a maintenance loop that,
-every ``metrics.maintenance_interval_s``, rolls metric points up, applies retention and prices
-finished calls of self-hosted deployments by GPU time. A failing job is logged and retried on
+every ``metrics.maintenance_interval_s``, rolls metric points up, applies retention, prices
+finished calls of self-hosted deployments by GPU time and labels new calls with their input's
+language (``monitor.language_job``). A failing job is logged and retried on
 the next round; it never stops the other jobs or the scraper. ``stop()`` lets the current scrape
 and job finish (bounded by ``timeout_s``).
 
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from collectors.prometheus.runner import run_scrapers
+from monitor.alerts.service import AlertService
 from monitor.config import Settings
 from monitor.gpu_cost import attribute_gpu_costs
+from monitor.language_job import label_languages
 from monitor.store import make_engine
 from monitor.store.rollup import prune, roll_up
 
@@ -35,11 +38,13 @@ class Worker:
     """Runs the metric jobs until ``stop()``; ``maintain_once()`` runs one round in the caller's thread."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 webhook_secrets: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self._own_engine = engine is None
         self.engine = engine or make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         self._clock = clock
+        self.alerts = AlertService(self.engine, settings, webhook_secrets, clock)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -49,11 +54,31 @@ class Worker:
             threading.Thread(target=run_scrapers, args=(self.settings, self._stop, self.engine),
                              name="llm-monitor-scrape", daemon=True),
             threading.Thread(target=self._maintain_loop, name="llm-monitor-maintenance", daemon=True),
+            *self._alert_threads(),
+            *self._evaluation_threads(),
         ]
         for thread in self._threads:
             thread.start()
         log.info("worker started: %d scrape target(s), %d deployment(s)", len(self.settings.scrape.targets),
                  len(self.settings.deployments))
+
+    def _evaluation_threads(self) -> list[threading.Thread]:
+        """Online scoring (when ``[evaluators.*]`` tables exist) and the drift job; imported lazily (torch)."""
+        threads = []
+        if self.settings.evaluators:
+            try:
+                from evaluators.worker import EvaluationWorker
+            except ImportError as exc:  # the worker's other jobs still run
+                log.error("online evaluation is off: install llm-monitor[evaluators] (%s)", exc)
+            else:
+                scorer = EvaluationWorker(self.engine, self.settings.evaluators, self.settings.evaluation)
+                threads.append(threading.Thread(target=scorer.run, args=(self._stop,),
+                                                name="llm-monitor-evaluations", daemon=True))
+        if self.settings.drift.enabled:
+            from evaluators.drift.job import drift_thread
+
+            threads.extend(drift_thread(self.settings, self.engine, self._stop))
+        return threads
 
     def run(self) -> None:
         """Start, then block until ``stop()`` (from a signal handler or another thread)."""
@@ -80,7 +105,7 @@ class Worker:
             self.engine.dispose()
 
     def maintain_once(self, now: datetime | None = None) -> dict[str, Any]:
-        """Rollups, retention, GPU-time pricing; returns what each job did (or its error)."""
+        """Rollups, retention, GPU-time pricing, input languages; returns what each job did (or its error)."""
         now = now or self._clock()
         m = self.settings.metrics
         jobs: dict[str, Callable[[], Any]] = {
@@ -89,6 +114,7 @@ class Worker:
                                        timedelta(days=m.minute_retention_d), timedelta(days=m.hour_retention_d),
                                        m.rollup_grace_s),
             "gpu_cost": lambda: attribute_gpu_costs(self.engine, self.settings.deployments, now, m.gpu_cost_settle_s),
+            "language": lambda: label_languages(self.engine),
         }
         results: dict[str, Any] = {}
         for name, job in jobs.items():
@@ -103,3 +129,34 @@ class Worker:
         interval = self.settings.metrics.maintenance_interval_s
         while not self._stop.wait(interval):
             self.maintain_once()
+
+    def _alert_threads(self) -> list[threading.Thread]:
+        """Alert evaluation and webhook delivery; config rules are synced into the database first."""
+        try:
+            self.alerts.sync_rules()
+        except Exception:  # a bad sync must not stop scraping; the loops still run the stored rules
+            log.exception("could not sync [[alerts.rules]] into the database")
+        return [threading.Thread(target=self._alert_loop, name="llm-monitor-alerts", daemon=True),
+                threading.Thread(target=self._send_loop, name="llm-monitor-alert-sender", daemon=True)]
+
+    def _alert_loop(self) -> None:
+        """Evaluate every rule each ``alerts.evaluation_interval_s`` (first round right away)."""
+        interval = self.settings.alerts.evaluation_interval_s
+        while not self._stop.is_set():
+            try:
+                self.alerts.evaluate_once()
+            except Exception:  # the database may be down: log, retry next round
+                log.exception("alert evaluation failed; retrying next round")
+            self._stop.wait(interval)
+
+    def _send_loop(self) -> None:
+        """Drain the outbox: sends due notifications, polls every ``alerts.send_interval_s`` when idle."""
+        interval = self.settings.alerts.send_interval_s
+        while not self._stop.is_set():
+            try:
+                busy = sum(self.alerts.send_once().values()) > 0
+            except Exception:
+                log.exception("alert delivery failed; retrying")
+                busy = False
+            if not busy:
+                self._stop.wait(interval)

@@ -10,8 +10,10 @@ from sqlalchemy import Engine
 from collectors.otlp.http import otlp_routes
 from collectors.semconv import NormalizeOptions
 from monitor import __version__, query
-from monitor.api.metric_routes import router as metric_router
+from monitor.api.alert_routes import router as alert_router
+from monitor.api.eval_routes import router as eval_router
 from monitor.api.feedback_routes import router as feedback_router
+from monitor.api.metric_routes import router as metric_router
 from monitor.api.routes import router
 from monitor.api.schemas import Health
 from monitor.auth import Authenticator
@@ -47,7 +49,9 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
         app.router.routes.append(route)
     app.include_router(router)
     app.include_router(metric_router)
+    app.include_router(eval_router)
     app.include_router(feedback_router)
+    app.include_router(alert_router)
 
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:

@@ -88,8 +88,8 @@ async def metrics_summary(
     request: Request,
     who: Annotated[Principal, Depends(reader)],
     filters: Annotated[query.CallFilters, Depends(_filters)],
-    group_by: Annotated[str | None, Query(description="model, service, provider, operation or segment.<label>")]
-    = None,
+    group_by: Annotated[str | None, Query(
+        description="model, service, provider, operation, language (of the input) or segment.<label>")] = None,
     window: Annotated[str | None, Query(description="shorthand for start = now - window, e.g. 15m, 1h, 7d")]
     = None,
 ) -> Summary:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -91,6 +92,9 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+LANGUAGE_TODO = "is_llm AND language IS NULL AND input_text IS NOT NULL"  # calls the language job has yet to label
+
+
 class SpanRow(Base):
     """Every span of every trace; LLM spans also carry the typed LLM columns."""
 
@@ -104,6 +108,7 @@ class SpanRow(Base):
               sqlite_where=text("user_id IS NOT NULL"), postgresql_where=text("user_id IS NOT NULL")),
         Index("ix_spans_calls_session", "project_rowid", "session_id",
               sqlite_where=text("session_id IS NOT NULL"), postgresql_where=text("session_id IS NOT NULL")),
+        Index("ix_spans_language_todo", "id", sqlite_where=text(LANGUAGE_TODO), postgresql_where=text(LANGUAGE_TODO)),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
@@ -150,6 +155,7 @@ class SpanRow(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     cost_source: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(8))  # of input_text, ISO 639-1 or "und": monitor.language_job
 
 
 class LogRecordRow(Base):
@@ -260,3 +266,176 @@ class MetricRollupRow(Base):
     last: Mapped[float | None] = mapped_column(Float)
     increase: Mapped[float | None] = mapped_column(Float)
     histogram: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+OPEN_ALERT = "status IN ('pending', 'firing')"
+
+
+class AlertRuleRow(Base):
+    """An alert rule; ``spec`` holds the validated rule (``monitor.alerts.rules.RuleSpec``) as JSON.
+
+    ``origin`` is ``config`` for rules synced from ``[[alerts.rules]]`` (re-synced at each worker
+    start) and ``api`` for rules created over the API or CLI.
+    """
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (Index("ix_alert_rules_project_rowid_name", "project_rowid", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_evaluated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEventRow(Base):
+    """One alert episode of a rule and label set: pending -> firing -> resolved.
+
+    At most one open (pending or firing) episode per rule and label set (a partial unique index),
+    so two worker replicas cannot both open one.
+    """
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("ix_alert_events_open", "rule_rowid", "labels_key", unique=True,
+              sqlite_where=text(OPEN_ALERT), postgresql_where=text(OPEN_ALERT)),
+        Index("ix_alert_events_project_started", "project_rowid", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    rule_rowid: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType)
+    labels_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    notifications: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OutboxRow(Base):
+    """A webhook notification, written in the same transaction as the alert state change.
+
+    ``status`` is ``pending`` until a 2xx (``delivered``) or until retries give up (``failed``);
+    ``locked_until`` is a sender's lease so replicas do not send the same row at once.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_webhook_idempotency_key", "webhook", "idempotency_key", unique=True),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_event_rowid", "event_rowid"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    event_rowid: Mapped[int | None] = mapped_column(ForeignKey("alert_events.id", ondelete="SET NULL"))
+    webhook: Mapped[str] = mapped_column(String(200))
+    transition: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+EVAL_OPEN = "state IN ('pending', 'claimed')"  # the queue rows a claim looks at (done/skipped ones pile up)
+
+
+class EvalQueueRow(Base):
+    """One LLM call waiting for (or done with) one online evaluator: the claim table of ``evaluators.worker``.
+
+    ``state``: pending (ready at ``next_attempt_at``), claimed (by ``claimed_by`` until ``lease_until``),
+    done, skipped (not sampled) or parked (failed ``attempts`` times; ``last_error`` says why).
+    """
+
+    __tablename__ = "eval_queue"
+    __table_args__ = (
+        UniqueConstraint("span_rowid", "evaluator"),
+        Index("ix_eval_queue_open", "evaluator", "id", sqlite_where=text(EVAL_OPEN), postgresql_where=text(EVAL_OPEN)),
+        Index("ix_eval_queue_project_state", "project_rowid", "state", "call_time"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    span_rowid: Mapped[int] = mapped_column(ForeignKey("spans.id", ondelete="CASCADE"))
+    evaluator: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    call_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkerLeaseRow(Base):
+    """A named lease: on SQLite only the holder runs the evaluation worker."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DriftProfileRow(Base):
+    """A serialized whylogs profile of one segment's calls in one time window (mergeable across windows)."""
+
+    __tablename__ = "drift_profiles"
+    __table_args__ = (
+        Index("ix_drift_profiles_window", "project_rowid", "segment", "window_s", "window_start", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    segment: Mapped[str] = mapped_column(String(300))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_s: Mapped[int] = mapped_column(Integer)
+    row_count: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DriftResultRow(Base):
+    """One drift test of one feature for one segment: current window against its reference."""
+
+    __tablename__ = "drift_results"
+    __table_args__ = (Index("ix_drift_results_window", "project_rowid", "window_end", "feature"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    feature: Mapped[str] = mapped_column(String(100))
+    statistic: Mapped[str] = mapped_column(String(50))
+    score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    drifted: Mapped[bool] = mapped_column(Boolean)
+    segment: Mapped[str] = mapped_column(String(300))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    reference_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    reference_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    current_count: Mapped[int] = mapped_column(Integer)
+    reference_count: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -15,12 +15,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+from monitor.language_job import label_languages
 from monitor.migrate import upgrade
 from monitor.store import make_engine
 from tests.integration.test_query_views import PASSWORD_QUESTION, hour_aligned_t0, seed_calls, seed_settings
 
 APP = str(Path(dashboard.__file__).with_name("app.py"))
-PLACEHOLDERS = {"drift.py": "#6", "servers.py": "#4", "alerts.py": "#7"}
 
 
 def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, migrate: bool = True) -> str:
@@ -39,6 +39,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     upgrade(url)
     engine = make_engine(url)
     _, trace_id = seed_calls(seed_settings(url), engine, hour_aligned_t0())
+    assert label_languages(engine, limit=None) == 11  # what the worker's language job does
     engine.dispose()
     return url, trace_id
 
@@ -84,7 +85,7 @@ def infos(at: AppTest) -> str:
 
 
 def test_overview_numbers_charts_breakdowns_and_filters(app: AppTest) -> None:
-    assert [t.value for t in app.title] == ["Overview"] and "issue #7" in infos(app)
+    assert [t.value for t in app.title] == ["Overview"] and "no alert rules yet" in infos(app)
     assert metrics(app) == {"Requests": "11", "Error rate": "9.1%", "Latency p50": "500 ms", "Latency p95": "550 ms",
                             "Latency p99": "590 ms", "TTFT p50": "35 ms", "Tokens": "10,220", "Cost": "$0.0140"}
     assert titles(app) == [
@@ -149,7 +150,8 @@ def test_cost_page_breakdowns_and_hosting(app: AppTest) -> None:
     assert metrics(app) == {"Total cost": "$0.0140", "API": "$0.0120", "Self-hosted": "$0.0020",
                             "Priced calls": "10 of 11", "Per 1M tokens": "$1.37"}
     assert titles(app) == ["Cost by model (USD)", "Cost by user, top 20 (USD)", "Cost by service (USD)",
-                           "Cost by segment region (USD)", "API vs self-hosted (USD)", "Cost per 30 min by model"]
+                           "Cost by segment region (USD)", "API vs self-hosted (USD)", "Cost per 30 min by model",
+                           "Cost per request by input language (USD)"]
     by_user = figures(app)[1]["data"][0]
     assert dict(zip(by_user["y"], by_user["x"], strict=True)) == pytest.approx({"u1": 0.006, "u2": 0.006, "u3": 0.002})
     hosting = figures(app)[4]["data"][0]
@@ -160,6 +162,17 @@ def test_cost_page_breakdowns_and_hosting(app: AppTest) -> None:
                                       "unpriced"}
     models = app.dataframe[1].value
     assert list(models["group"]) == ["model-a", "model-b", "model-c"]
+    # English: the password question (27 chars, 1000 tokens, $0.002), 4 model-b calls and the unpriced model-c
+    # call asking "What is OTLP?" (13 chars; 200 and 10 tokens; $0.0005 each); "question 1".."5" (10 chars,
+    # 1000 tokens, $0.002 each) are undetermined.
+    by_language = figures(app)[6]["data"][0]
+    assert dict(zip(by_language["y"], by_language["x"], strict=True)) == pytest.approx(
+        {"English (en)": 0.004 / 5, "undetermined (und)": 0.002})
+    languages = app.dataframe[2].value.set_index("language")
+    assert languages["requests"].to_dict() == {"English (en)": 6, "undetermined (und)": 5}
+    assert languages["input_chars"].to_dict() == {"English (en)": 27 + 5 * 13, "undetermined (und)": 50}
+    assert languages["tokens_per_char"].to_dict() == pytest.approx(
+        {"English (en)": (1000 + 4 * 200 + 10) / 92, "undetermined (und)": 100.0})
     app.selectbox(key="cost_segment").set_value("variant")
     _run(app)
     by_variant = figures(app)[3]
@@ -168,17 +181,11 @@ def test_cost_page_breakdowns_and_hosting(app: AppTest) -> None:
         {"A": 0.006, "B": 0.008})
 
 
-def test_placeholder_pages_say_which_issue_fills_them(app: AppTest) -> None:
-    for page, issue in PLACEHOLDERS.items():
-        _run(app.switch_page(page))
-        assert f"issue {issue}" in infos(app), page
-
-
 def test_empty_database_shows_empty_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _database(tmp_path, monkeypatch, "empty.db")
     at = _run(AppTest.from_file(APP, default_timeout=60))
     assert "No data yet" in infos(at) and not at.metric and not figures(at)
-    for page in ("traces.py", "cost.py", "evaluations.py", "annotate.py", *PLACEHOLDERS):
+    for page in ("traces.py", "cost.py", "evaluations.py", "annotate.py", "drift.py", "alerts.py"):
         _run(at.switch_page(page))
         assert "No data yet" in infos(at) or "Nothing to show yet" in infos(at), page
 

@@ -120,7 +120,7 @@ def test_sdk_feedback_inside_and_after_a_traced_call(service: ServiceHandle, eng
 
 def test_sdk_feedback_reports_a_refusal_and_an_unreachable_server(service: ServiceHandle) -> None:
     sdk.configure(endpoint=f"http://127.0.0.1:{service.http_port}")
-    with pytest.raises(sdk.FeedbackError, match="HTTP 422.*rating"):
+    with pytest.raises(sdk.FeedbackError, match=r"HTTP 422.*rating"):
         sdk.feedback("c" * 32, rating=9)
     sdk.configure(endpoint=f"http://127.0.0.1:{free_port('127.0.0.1')}", export_timeout_s=2)
     with pytest.raises(sdk.FeedbackError, match="could not reach"):
@@ -156,7 +156,8 @@ def test_audit_compares_human_labels_with_evaluator_scores(service: ServiceHandl
     base = f"http://127.0.0.1:{service.http_port}"
     for i, ((t, s), h) in enumerate(zip(keys, human, strict=True)):
         # half name the call, half only the trace (matched to the trace's call when audited)
-        body = {"trace_id": t, "criterion": "relevance", "value": h, "user": "rater"} | ({"span_id": s} if i % 2 else {})
+        body = {"trace_id": t, "criterion": "relevance", "value": h, "user": "rater"}
+        body |= {"span_id": s} if i % 2 else {}
         assert httpx.post(f"{base}/api/v1/feedback", json=body).status_code == 201
     reply = httpx.get(f"{base}/api/v1/evaluations/agreement", params={"criterion": "relevance"})
     assert reply.status_code == 200, reply.text

@@ -7,10 +7,12 @@ import pytest
 from monitor.agreement import agreement, cohen_kappa, confusion, suggest_threshold, wilson_interval
 
 # people: 5 positive, 5 negative; the evaluator finds 3 of the 5 and raises 1 false alarm
-PAIRS = ([(1.0, 0.9), (1.0, 0.8), (1.0, 0.6)]  # tp
-         + [(0.0, 0.7)]  # fp
-         + [(1.0, 0.2), (1.0, 0.4)]  # fn
-         + [(0.0, 0.1), (0.0, 0.3), (0.0, 0.0), (0.0, 0.45)])  # tn
+PAIRS = [
+    (1.0, 0.9), (1.0, 0.8), (1.0, 0.6),  # tp
+    (0.0, 0.7),  # fp
+    (1.0, 0.2), (1.0, 0.4),  # fn
+    (0.0, 0.1), (0.0, 0.3), (0.0, 0.0), (0.0, 0.45),  # tn
+]
 
 
 def test_hand_computed_precision_recall_f1_kappa() -> None:

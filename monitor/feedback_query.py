@@ -218,3 +218,29 @@ def annotation_candidates(engine: Engine, project_rowid: int, criterion: str, fi
     stmt = apply_filters(stmt, engine, project_rowid, filters or CallFilters()).limit(limit)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+SCORE_FIELDS = ("id", "trace_id", "span_id", "name", "value", "label", "explanation", "source", "evaluator",
+                "evaluator_version", "model", "latency_ms", "details", "created_at")
+
+
+def list_scores(engine: Engine, project_rowid: int, *, trace_id: str | None = None, name: str | None = None,
+                source: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+    """Scores of a project (evaluators', people's and OTel-reported), newest first; page with ``before_id``."""
+    stmt = select(*(getattr(ScoreRow, f) for f in SCORE_FIELDS)).where(ScoreRow.project_rowid == project_rowid)
+    if trace_id is not None:
+        stmt = stmt.where(ScoreRow.trace_id == trace_id.lower())
+    if name is not None:
+        stmt = stmt.where(ScoreRow.name == name)
+    if source is not None:
+        stmt = stmt.where(ScoreRow.source == source)
+    if start is not None:
+        stmt = stmt.where(ScoreRow.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(ScoreRow.created_at < end)
+    if before_id is not None:
+        stmt = stmt.where(ScoreRow.id < before_id)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(ScoreRow.id.desc()).limit(limit)).all()
+    return [dict(zip(SCORE_FIELDS, row, strict=True)) for row in rows]

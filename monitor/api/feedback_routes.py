@@ -1,4 +1,4 @@
-"""``POST /api/v1/feedback`` and the evaluator audit ``GET /api/v1/evaluations/agreement``.
+"""``POST /api/v1/feedback``, ``GET /api/v1/scores`` and the evaluator audit ``GET /api/v1/evaluations/agreement``.
 
 Feedback is written with the key applications already hold for ingest (scope ``ingest``): the same
 service that sends the spans sends its users' thumbs. The audit is a read (scope ``read``).
@@ -44,6 +44,28 @@ class FeedbackOut(BaseModel):
     score_ids: list[int]
 
 
+class ScoreOut(BaseModel):
+    id: int
+    trace_id: str
+    span_id: str | None
+    name: str
+    value: float | None
+    label: str | None
+    explanation: str | None
+    source: str
+    evaluator: str | None
+    evaluator_version: str | None
+    model: str | None
+    latency_ms: float | None
+    details: dict | None
+    created_at: datetime
+
+
+class ScorePage(BaseModel):
+    items: list[ScoreOut]
+    next_before_id: int | None = Field(description="pass as before_id for the next (older) page")
+
+
 class AgreementOut(BaseModel):
     criterion: str
     n: int
@@ -76,6 +98,25 @@ async def post_feedback(body: FeedbackIn, request: Request,
     except FeedbackError as exc:
         raise HTTPException(422, str(exc)) from exc
     return FeedbackOut(score_ids=ids)
+
+
+@router.get("/scores", response_model=ScorePage)
+async def list_scores(
+    request: Request,
+    who: Annotated[Principal, Depends(reader)],
+    trace_id: Annotated[str | None, Query(pattern="^[0-9a-fA-F]{32}$")] = None,
+    name: Annotated[str | None, Query(description="e.g. relevance, toxicity, thumbs")] = None,
+    source: Annotated[str | None, Query(description="evaluator, human, …")] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> ScorePage:
+    """Scores (evaluators', people's, OTel-reported), newest first."""
+    rows = await run_in_threadpool(feedback_query.list_scores, request.app.state.engine, who.project.rowid,
+                                   trace_id=trace_id, name=name, source=source, start=_utc(start), end=_utc(end),
+                                   limit=limit, before_id=before_id)
+    return ScorePage(items=rows, next_before_id=rows[-1]["id"] if len(rows) == limit else None)  # type: ignore[arg-type]
 
 
 @router.get("/evaluations/agreement", response_model=AgreementOut)

@@ -208,3 +208,26 @@ def test_satisfaction_by_model_matches_votes_to_the_trace_call(settings: Setting
     assert by_model == {"model-a": (3, pytest.approx(2 / 3)), "model-b": (2, 0.5)}  # a: up, up, down
     (overall,) = satisfaction(engine, project, bucket_s=86400)
     assert (overall["votes"], overall["thumbs_up_share"]) == (5, pytest.approx(0.6))
+
+
+def test_scores_endpoint_lists_filters_and_pages(service: ServiceHandle, settings: Settings, engine: Engine) -> None:
+    project, keys = _seed_calls(settings, engine, 3)
+    with engine.begin() as conn:
+        conn.execute(insert(ScoreRow), [
+            {"project_rowid": project, "trace_id": t, "span_id": s, "name": "toxicity", "value": 0.1 * i,
+             "source": "evaluator", "evaluator": "toxicity", "evaluator_version": "1"}
+            for i, (t, s) in enumerate(keys)])
+    base = f"http://127.0.0.1:{service.http_port}/api/v1"
+    assert httpx.post(f"{base}/feedback", json={"trace_id": keys[0][0], "thumbs": "up"}).status_code == 201
+    everything = httpx.get(f"{base}/scores").json()
+    assert [(s["name"], s["source"]) for s in everything["items"]] == [
+        ("thumbs", "human"), ("toxicity", "evaluator"), ("toxicity", "evaluator"), ("toxicity", "evaluator")]
+    assert everything["next_before_id"] is None
+    one_trace = httpx.get(f"{base}/scores", params={"trace_id": keys[0][0].upper()}).json()["items"]
+    assert {s["name"] for s in one_trace} == {"thumbs", "toxicity"}
+    first = httpx.get(f"{base}/scores", params={"source": "evaluator", "limit": 2}).json()
+    assert [s["value"] for s in first["items"]] == pytest.approx([0.2, 0.1])
+    rest = httpx.get(f"{base}/scores", params={"source": "evaluator", "limit": 2,
+                                               "before_id": first["next_before_id"]}).json()
+    assert [s["value"] for s in rest["items"]] == [0.0] and rest["next_before_id"] is None
+    assert httpx.get(f"{base}/scores", params={"trace_id": "nope"}).status_code == 422

@@ -71,7 +71,7 @@ def up(
     """Migrate, then run server, worker and dashboard together until Ctrl-C."""
     from monitor.up import run_up
 
-    settings = _settings(ctx)
+    settings = _with_evaluator_secrets(_settings(ctx))
     run_up(settings, dashboard_port=dashboard_port, with_dashboard=not no_dashboard,
            webhook_secrets=_webhook_secrets(settings))
 
@@ -88,13 +88,7 @@ def worker(ctx: typer.Context) -> None:
     if current_revision(settings.database_url) != head_revision():
         typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
         raise typer.Exit(2)
-    if settings.evaluators:  # secrets are resolved here, the composition root, never in library code
-        import os
-
-        from evaluators.config import resolve_secrets
-
-        resolved = {name: resolve_secrets(table, os.environ) for name, table in settings.evaluators.items()}
-        settings = settings.model_copy(update={"evaluators": resolved})
+    settings = _with_evaluator_secrets(settings)
     w = Worker(settings, webhook_secrets=_webhook_secrets(settings))
     signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
     w.run()  # Ctrl-C also stops it cleanly
@@ -283,3 +277,16 @@ def _webhook_secrets(settings: Settings) -> dict[str, str]:
             typer.echo(f"warning: webhook {name!r} has no secret ({hook.secret_env} is unset); its notifications "
                        "wait in the outbox until it is set", err=True)
     return found
+
+
+def _with_evaluator_secrets(settings: Settings) -> Settings:
+    """Evaluator tables with ``api_key_env`` resolved: secrets are read here, the composition root, never in
+    library code."""
+    if not settings.evaluators:
+        return settings
+    import os
+
+    from evaluators.config import resolve_secrets
+
+    resolved = {name: resolve_secrets(table, os.environ) for name, table in settings.evaluators.items()}
+    return settings.model_copy(update={"evaluators": resolved})

@@ -39,7 +39,8 @@ def test_small_demo_fills_every_table(tmp_path: Path) -> None:
     assert len(calls) == 12
     assert {c.response_model for c in calls} <= {"gemma-3-270m-greedy", "gemma-3-270m-sampled"}
     assert all(c.output_text and c.output_tokens and c.ttft_ms > 0 for c in calls)  # real generations
-    assert all(c.cost_source == "gpu_time" for c in calls) and result.gpu_priced == 12
+    assert all(c.cost_source == "gpu_time" for c in calls)  # by the worker's job or the demo's final pass
+    assert 0 <= result.gpu_priced <= 12
     assert {c.segment["variant"] for c in calls} <= {"A", "B"} and all(c.retrieval_context for c in calls)
     assert thumbs == result.feedback
     assert drift_rows == result.drift_rows > 0

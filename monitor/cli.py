@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from monitor.cli_alerts import alerts_app
 from monitor.config import Settings, load_settings
@@ -29,7 +30,11 @@ def main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    ctx.obj = load_settings()
+    try:
+        ctx.obj = load_settings()
+    except ValidationError as exc:  # a bad setting (e.g. a [privacy] pattern that is not a regex) stops startup
+        typer.echo(f"llm-monitor: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -8,6 +8,7 @@ Environment variables win over the file.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from collectors.otlp.values import MAX_VALUE_CHARS
 from monitor.alerts.rules import RuleSpec
+from monitor.privacy.detectors import BUILTIN_KINDS, user_detectors
 
 DEFAULT_DATABASE_URL = "sqlite:///./llm-monitor.db"
 
@@ -37,6 +40,46 @@ class ServerSettings(BaseModel):
     write_threads: int = 2
     retry_after_s: int = 1
     key_cache_ttl_s: float = 5.0
+    max_attribute_value_chars: int = Field(
+        default=MAX_VALUE_CHARS, ge=64, le=MAX_VALUE_CHARS,
+        description="longer attribute values and content are cut with a marker, never rejected")
+    max_attributes_per_span: int = Field(
+        default=1024, ge=1, description="attributes beyond it are dropped; the count is kept in "
+                                        "llm_monitor.dropped_attributes")
+    max_spans_per_request: int = Field(
+        default=100_000, ge=1, description="spans (or log records) beyond it are rejected by partial success")
+
+
+RedactKind = Literal["email", "phone", "card", "secret"]
+
+
+class PrivacySettings(BaseModel):
+    """``[privacy]``: redaction of sensitive text, and whether prompt/answer text is stored at all.
+
+    Applied at ingest, before anything is written (see docs/reliability.md).
+    """
+
+    redact: bool | list[RedactKind] = Field(
+        default=False, description="true for every kind, or a list of email, phone, card, secret")
+    patterns: dict[str, str] = Field(default_factory=dict,
+                                     description="name -> regex; matches become [REDACTED:name]")
+    store_content: bool = Field(default=True, description="false: no prompt, answer or document text is stored")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        """A broken pattern is a startup error that names it, not a failure on the first span."""
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+                raise ValueError(f"privacy.patterns: name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        user_detectors(value)
+        return value
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        if self.redact is True:
+            return BUILTIN_KINDS
+        return tuple(self.redact) if self.redact else ()
 
 
 class ModelPrice(BaseModel):
@@ -209,6 +252,7 @@ class Settings(BaseSettings):
     default_project: str = "default"
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     server: ServerSettings = Field(default_factory=ServerSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     deployments: list[Deployment] = Field(default_factory=list)

@@ -19,6 +19,8 @@ from collectors.semconv import NormalizeOptions, normalize_span
 from monitor.cost import CostCalculator
 from monitor.domain import DecodedBatch, Rejected, Span
 from monitor.errors import Overloaded
+from monitor.limits import Limits, limit_log, limit_span, over_count
+from monitor.privacy import ContentFilter
 from monitor.store.metric_writer import MetricWriter
 from monitor.store.points import MetricBatch
 from monitor.store.writer import SpanWriter
@@ -34,7 +36,8 @@ class IngestResult:
 
     @property
     def error_message(self) -> str:
-        return "; ".join(r.reason for r in self.rejected[:5])
+        """The first five distinct reasons (spans over the count limit all share one)."""
+        return "; ".join(list(dict.fromkeys(r.reason for r in self.rejected))[:5])
 
 
 class WriteGate:
@@ -63,12 +66,18 @@ class WriteGate:
 
 
 class IngestService:
+    """``limits`` bound what one request may store; ``content`` (privacy: redaction, or no content
+    at all) is ``None`` unless configured, so by default it costs nothing."""
+
     def __init__(self, writer: SpanWriter, options: NormalizeOptions, cost: CostCalculator,
-                 retry_after_s: int = 1) -> None:
+                 retry_after_s: int = 1, limits: Limits | None = None,
+                 content: ContentFilter | None = None) -> None:
         self.writer = writer
         self.options = options
         self.cost = cost
         self.retry_after_s = retry_after_s
+        self.limits = limits or Limits()
+        self.content = content
 
     def ingest_traces(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
         """Normalise, price and commit; returns what was accepted and what was rejected.
@@ -77,13 +86,21 @@ class IngestService:
         """
         rejected = list(batch.rejected)
         prepared: list[Span] = []
+        within, over = over_count(batch.spans, self.limits, "spans")
+        rejected += over
 
         def prepare() -> Iterator[Span]:
-            for i, span in enumerate(batch.spans):
+            for i, span in enumerate(within):
                 if not (0 <= span.start_ns < _MAX_NS and 0 <= span.end_ns < _MAX_NS):
                     rejected.append(Rejected(i, f"span {span.span_id}: timestamp out of range"))
                     continue
                 self._normalise(span)
+                try:
+                    self._finish(span)
+                except Exception:  # fail closed: a span privacy could not process is not stored
+                    log.exception("could not apply privacy/limits to span %s; rejecting it", span.span_id)
+                    rejected.append(Rejected(i, f"span {span.span_id}: could not be processed for storage"))
+                    continue
                 prepared.append(span)
                 yield span
 
@@ -102,11 +119,26 @@ class IngestService:
             log.exception("could not normalise span %s; storing it without LLM fields", span.span_id)
             span.llm = None
 
+    def _finish(self, span: Span) -> None:
+        """The last step before the writer, where the span is final: privacy, then limits.
+
+        Privacy first, so a secret is never cut in half by truncation and left half readable.
+        """
+        if self.content is not None:
+            self.content.span(span)
+        limit_span(span, self.limits)
+
     def ingest_logs(self, project_rowid: int, batch: DecodedBatch) -> IngestResult:
         rejected = list(batch.rejected)
-        logs = [lg for lg in batch.logs if 0 <= lg.time_ns < _MAX_NS]
-        rejected += [Rejected(i, "log record time out of range") for i, lg in enumerate(batch.logs)
+        within, over = over_count(batch.logs, self.limits, "log records")
+        rejected += over
+        logs = [lg for lg in within if 0 <= lg.time_ns < _MAX_NS]
+        rejected += [Rejected(i, "log record time out of range") for i, lg in enumerate(within)
                      if not 0 <= lg.time_ns < _MAX_NS]
+        for record in logs:
+            if self.content is not None:
+                self.content.log(record)
+            limit_log(record, self.limits)
         failed = self._write(lambda items: self.writer.write_logs(project_rowid, items), logs, logs, rejected)
         return IngestResult(len(logs) - failed, rejected)
 

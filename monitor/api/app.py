@@ -6,6 +6,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from collectors.otlp.http import otlp_routes
 from collectors.semconv import NormalizeOptions
@@ -21,14 +22,20 @@ from monitor.config import Settings
 from monitor.errors import AuthError
 from monitor.gpu_cost import DeploymentAwareCost
 from monitor.ingest import IngestService, MetricIngest, WriteGate
+from monitor.limits import Limits
+from monitor.privacy import build_content_filter
 from monitor.store import SpanWriter, make_engine
 from monitor.store.metric_writer import MetricWriter
 
 
 def build_ingest(settings: Settings, engine: Engine) -> IngestService:
     """Span ingest; calls to a self-hosted deployment's model are left for GPU-time pricing."""
+    server, privacy = settings.server, settings.privacy
+    limits = Limits(server.max_attribute_value_chars, server.max_attributes_per_span, server.max_spans_per_request)
+    content = build_content_filter(privacy.kinds, privacy.patterns, privacy.store_content)
     return IngestService(SpanWriter(engine), NormalizeOptions(settings.segment_attributes),
-                         DeploymentAwareCost(settings.prices, settings.deployments), settings.server.retry_after_s)
+                         DeploymentAwareCost(settings.prices, settings.deployments), server.retry_after_s,
+                         limits=limits, content=content)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None) -> FastAPI:
@@ -56,6 +63,14 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _unstorable_value(_: Request, exc: Exception) -> JSONResponse:
+        """A parameter the database cannot hold (NUL in text on PostgreSQL, an id beyond int64): the
+        client's bad request, not a server error it would retry (found by schemathesis)."""
+        reason = exc.orig if isinstance(exc, DataError) else exc
+        return JSONResponse({"detail": f"a parameter value the database cannot hold: {str(reason)[:200]}"}, 400)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:

@@ -7,7 +7,7 @@ import json
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from collectors.otlp.traces import JSON, PROTOBUF, _list, _obj
+from collectors.otlp.traces import JSON, PROTOBUF, _list, _obj, _text
 from collectors.otlp.values import json_attributes, json_id, json_int, json_value, pb_attributes, pb_value
 from monitor.domain import DecodedBatch, LogEvent, Rejected
 from monitor.errors import PayloadError
@@ -37,8 +37,8 @@ def logs_from_proto(request: ExportLogsServiceRequest) -> DecodedBatch:
                         trace_id=r.trace_id.hex() if len(r.trace_id) == 16 and any(r.trace_id) else None,
                         span_id=r.span_id.hex() if len(r.span_id) == 8 and any(r.span_id) else None,
                         time_ns=r.time_unix_nano or r.observed_time_unix_nano,
-                        event_name=r.event_name or attributes.get("event.name"),
-                        severity=r.severity_text or None,
+                        event_name=_text(r.event_name or attributes.get("event.name")),
+                        severity=_text(r.severity_text),
                         body=pb_value(r.body),
                         attributes=attributes,
                         resource=resource,
@@ -67,8 +67,8 @@ def _decode_json(body: bytes) -> DecodedBatch:
                             trace_id=json_id(raw.get("traceId"), 16),
                             span_id=json_id(raw.get("spanId"), 8),
                             time_ns=json_int(raw.get("timeUnixNano")) or json_int(raw.get("observedTimeUnixNano")),
-                            event_name=raw.get("eventName") or attributes.get("event.name"),
-                            severity=raw.get("severityText") or None,
+                            event_name=_text(raw.get("eventName") or attributes.get("event.name")),
+                            severity=_text(raw.get("severityText")),
                             body=json_value(raw.get("body")),
                             attributes=attributes,
                             resource=resource,

@@ -118,7 +118,11 @@ def _metric_points(metric: Any, base: dict[str, str], source: str) -> list[list[
             out.append([point] if point is not None else [])
         elif which in ("histogram", "exponential_histogram"):
             kind = HISTOGRAM_DELTA if data.aggregation_temporality == _DELTA_TEMPORALITY else HISTOGRAM
-            hist = _explicit(dp) if which == "histogram" else _exponential(dp)
+            try:
+                hist = _explicit(dp) if which == "histogram" else _exponential(dp)
+            except OverflowError:  # 2**2**-scale or base**offset beyond float: this point only is bad
+                out.append(f"{metric.name}: exponential histogram scale/offset out of range")
+                continue
             out.append([MetricPoint(metric.name, kind, dp.time_unix_nano, None, labels, unit, source, start, hist)])
         else:
             out.append(_summary(metric.name, dp, labels, unit, source, start))

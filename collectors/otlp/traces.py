@@ -12,8 +12,10 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from collectors.otlp.values import json_attributes, json_id, json_int, pb_attributes, truncate
+from collectors.otlp.values import json_attributes, json_id, json_int, json_optional_id, pb_attributes, truncate
 from monitor.domain import DecodedBatch, Rejected, Span
 from monitor.errors import PayloadError
 
@@ -46,7 +48,7 @@ def spans_from_proto(request: ExportTraceServiceRequest) -> DecodedBatch:
         resource = pb_attributes(resource_spans.resource.attributes)
         service = _service_name(resource)
         for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name or None
+            scope_name = truncate(scope_spans.scope.name) or None
             for s in scope_spans.spans:
                 trace_id, span_id = s.trace_id, s.span_id
                 if len(trace_id) != 16 or not any(trace_id) or len(span_id) != 8 or not any(span_id):
@@ -69,7 +71,8 @@ def spans_from_proto(request: ExportTraceServiceRequest) -> DecodedBatch:
                         resource=resource,
                         scope_name=scope_name,
                         events=[
-                            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": pb_attributes(e.attributes)}
+                            {"name": truncate(e.name), "time_ns": e.time_unix_nano,
+                             "attributes": pb_attributes(e.attributes)}
                             for e in s.events
                         ],
                         links=[
@@ -97,7 +100,7 @@ def decode_traces_json(body: bytes) -> DecodedBatch:
         resource = json_attributes(_obj(resource_spans, "resource").get("attributes"))
         service = _service_name(resource)
         for scope_spans in _list(resource_spans, "scopeSpans"):
-            scope_name = _obj(scope_spans, "scope").get("name") or None
+            scope_name = _text(_obj(scope_spans, "scope").get("name"))
             for raw in _list(scope_spans, "spans"):
                 try:
                     batch.spans.append(_json_span(raw, resource, scope_name, service))
@@ -119,23 +122,23 @@ def _json_span(raw: Any, resource: dict[str, Any], scope_name: str | None, servi
     return Span(
         trace_id=trace_id,
         span_id=span_id,
-        parent_span_id=json_id(raw.get("parentSpanId"), 8),
+        parent_span_id=json_optional_id(raw.get("parentSpanId"), 8),
         name=truncate(str(raw.get("name", ""))),
-        kind=_enum(json_int(raw.get("kind")), 5),
+        kind=_enum(_json_enum(raw.get("kind"), PbSpan.SpanKind), 5),
         start_ns=start,
         end_ns=json_int(raw.get("endTimeUnixNano"), start),
-        status_code=_enum(json_int(status.get("code")), 2),
+        status_code=_enum(_json_enum(status.get("code"), Status.StatusCode), 2),
         status_message=truncate(str(status.get("message"))) if status.get("message") else None,
         attributes=json_attributes(raw.get("attributes")),
         resource=resource,
         scope_name=scope_name,
         events=[
-            {"name": e.get("name", ""), "time_ns": json_int(e.get("timeUnixNano")),
+            {"name": _text(e.get("name")) or "", "time_ns": json_int(e.get("timeUnixNano")),
              "attributes": json_attributes(e.get("attributes"))}
             for e in raw.get("events") or []
         ],
         links=[
-            {"trace_id": json_id(ln.get("traceId"), 16), "span_id": json_id(ln.get("spanId"), 8),
+            {"trace_id": json_optional_id(ln.get("traceId"), 16), "span_id": json_optional_id(ln.get("spanId"), 8),
              "attributes": json_attributes(ln.get("attributes"))}
             for ln in raw.get("links") or []
         ],
@@ -143,9 +146,22 @@ def _json_span(raw: Any, resource: dict[str, Any], scope_name: str | None, servi
     )
 
 
+def _json_enum(raw: Any, enum: Any) -> int:
+    """OTLP/JSON enums are integers; generic proto3 JSON writers (``MessageToDict``) send names."""
+    if isinstance(raw, str) and raw and not raw.lstrip("-").isdigit():
+        names = enum.DESCRIPTOR.values_by_name
+        return int(names[raw].number) if raw in names else 0
+    return json_int(raw)
+
+
 def _enum(value: int, highest: int) -> int:
     """Unknown enum values (from newer or broken clients) are stored as UNSPECIFIED/UNSET."""
     return value if 0 <= value <= highest else 0
+
+
+def _text(value: Any) -> str | None:
+    """A name field as storable text: JSON clients may send numbers or objects where a string belongs."""
+    return truncate(value if isinstance(value, str) else str(value)) if value not in (None, "") else None
 
 
 def _service_name(resource: dict[str, Any]) -> str | None:

@@ -14,6 +14,9 @@ from monitor.errors import PayloadError
 # Attribute values longer than this are cut and marked, never rejected (a prompt can be huge).
 MAX_VALUE_CHARS = 256 * 1024
 TRUNCATION_MARK = "…[truncated by llm-monitor]"
+# AnyValue nesting kept from OTLP/JSON (protobuf's own parser stops at 100 levels).
+MAX_DEPTH = 32
+DEPTH_MARK = "[nested too deep: truncated by llm-monitor]"
 
 
 def truncate(text: str) -> str:
@@ -45,37 +48,65 @@ def pb_attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
     return {truncate(kv.key): pb_value(kv.value) for kv in kvs}
 
 
-def json_value(v: Any) -> Any:
-    """Turn an OTLP/JSON AnyValue object into plain Python (int64 may arrive as a string)."""
+def json_value(v: Any, depth: int = 0) -> Any:
+    """Turn an OTLP/JSON AnyValue object into plain Python (int64 may arrive as a string).
+
+    Nesting deeper than ``MAX_DEPTH`` is cut with a marker: the JSON encoder of the store (and
+    PostgreSQL's jsonb) refuse absurd depths, and a 500 there would make the client retry forever.
+    """
     if not isinstance(v, dict) or not v:
         return None
+    if depth >= MAX_DEPTH:
+        return DEPTH_MARK
     if "stringValue" in v:
         return truncate(str(v["stringValue"]))
     if "intValue" in v:
-        return int(v["intValue"])
+        return _int64(v["intValue"])
     if "doubleValue" in v:
         return float(v["doubleValue"])
     if "boolValue" in v:
         return bool(v["boolValue"])
     if "arrayValue" in v:
-        return [json_value(x) for x in (v["arrayValue"] or {}).get("values", []) or []]
+        return [json_value(x, depth + 1) for x in _values(v["arrayValue"])]
     if "kvlistValue" in v:
-        return json_attributes((v["kvlistValue"] or {}).get("values", []))
+        return json_attributes(_values(v["kvlistValue"]), depth + 1)
     if "bytesValue" in v:
         return str(v["bytesValue"])
     return None
 
 
-def json_attributes(kvs: Any) -> dict[str, Any]:
+def _values(container: Any) -> list[Any]:
+    """``values`` of an arrayValue / kvlistValue object; any other shape is the client's bad data."""
+    if not container:
+        return []
+    values = container.get("values") if isinstance(container, dict) else container
+    if values is None:
+        return []
+    if not isinstance(values, list) or not isinstance(container, dict):
+        raise PayloadError("arrayValue and kvlistValue must be objects with a list of values")
+    return values
+
+
+def _int64(raw: Any) -> int | str:
+    """An OTLP int64; a number outside int64 (which the store's JSON encoder refuses) is kept as its text."""
+    try:
+        value = int(raw)
+    except OverflowError as exc:  # int(float("inf"))
+        raise ValueError(f"intValue {str(raw)[:40]!r} is not an integer") from exc
+    return value if -(2**63) <= value < 2**63 else str(raw)
+
+
+def json_attributes(kvs: Any, depth: int = 0) -> dict[str, Any]:
     if not kvs:
         return {}
     if not isinstance(kvs, list):
         raise PayloadError("attributes must be a list of {key, value} objects")
     out: dict[str, Any] = {}
     for kv in kvs:
-        if not isinstance(kv, dict) or "key" not in kv:
-            raise PayloadError("attribute without a key")
-        out[truncate(str(kv["key"]))] = json_value(kv.get("value"))
+        if not isinstance(kv, dict):
+            raise PayloadError("attribute is not a {key, value} object")
+        # proto3 JSON leaves out default values: a missing key is the empty key a protobuf client may send
+        out[truncate(str(kv.get("key", "")))] = json_value(kv.get("value"), depth)
     return out
 
 
@@ -100,8 +131,19 @@ def json_id(raw: Any, size: int) -> str | None:
     return decoded.hex()
 
 
+def json_optional_id(raw: Any, size: int) -> str | None:
+    """A reference to another span (parent, link): unusable means absent, as in the protobuf decoder."""
+    try:
+        return json_id(raw, size)
+    except ValueError:
+        return None
+
+
 def json_int(raw: Any, default: int = 0) -> int:
     """int64 fields arrive as decimal strings or numbers."""
     if raw is None or raw == "":
         return default
-    return int(raw)
+    try:
+        return int(raw)
+    except OverflowError as exc:  # 1e999 parses as inf: the item is bad, not the whole request
+        raise ValueError(f"{str(raw)[:40]!r} is not an integer") from exc

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, OperationalError
@@ -82,6 +83,10 @@ class SpanWriter:
         """Store log records, and copy GenAI content events onto the spans they belong to."""
         if not logs:
             return
+        with _translate_errors():
+            self._insert_logs(project_rowid, logs)
+
+    def _insert_logs(self, project_rowid: int, logs: list[LogEvent]) -> None:
         params = [
             {"p": project_rowid, "t": lg.trace_id, "s": lg.span_id, "time": ns_to_datetime(lg.time_ns),
              "e": lg.event_name, "sev": lg.severity, "b": dumps(lg.body), "a": dumps(lg.attributes) or "{}",
@@ -117,7 +122,7 @@ def _translate_errors() -> Iterator[None]:
             sqlite3.InterfaceError) as exc:
         raise OperationalError("write spans", None, exc) from exc
     except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, sqlite3.DataError,
-            sqlite3.IntegrityError) as exc:
+            sqlite3.IntegrityError, orjson.JSONEncodeError) as exc:  # a value JSON cannot hold is a bad row
         raise DataError("write spans", None, exc) from exc
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, bindparam, exists, func, literal, or_, select, text
+from sqlalchemy import Engine, Select, and_, bindparam, func, literal, or_, select, text
 from sqlalchemy.orm import aliased
 
 from collectors.prometheus import names
@@ -60,11 +60,15 @@ def _model_expr() -> Any:
 def _not_nested() -> Any:
     # Root spans short-circuit the lookup: without it PostgreSQL hashes every LLM span of the project
     # for the anti-join (128 ms vs 3 ms for a 1-hour window of 200k calls, see docs/benchmarks.md).
+    # OFFSET 0 keeps PostgreSQL from turning the EXISTS into that hash anyway (it did, for any range:
+    # 1.6 s for the last 24 hours of 1M calls); each child span probes ix_spans_calls_span instead, an
+    # index-only lookup of ~4 µs (docs/benchmarks.md, "Dashboard queries").
     parent = aliased(SpanRow)
-    return or_(SpanRow.parent_span_id.is_(None), ~exists().where(
+    probe = select(literal(1)).where(
         parent.project_rowid == SpanRow.project_rowid, parent.trace_id == SpanRow.trace_id,
-        parent.span_id == SpanRow.parent_span_id, parent.is_llm.is_(True),
-    ))
+        parent.span_id == SpanRow.parent_span_id, parent.is_llm,
+    ).offset(0)
+    return or_(SpanRow.parent_span_id.is_(None), ~probe.exists())
 
 
 def outermost_calls() -> Any:
@@ -78,7 +82,9 @@ def _error_expr() -> Any:
 
 def apply_filters(stmt: Select, engine: Engine, project_rowid: int, f: CallFilters) -> Select:
     """Restrict a select over spans to the outermost LLM calls of a project matching the filters."""
-    stmt = stmt.where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm.is_(True), _not_nested())
+    # ``is_llm``, not ``is_llm IS TRUE`` (same rows: the column is NOT NULL): PostgreSQL can only use the
+    # partial indexes ``WHERE is_llm`` (ix_spans_calls_time, ix_spans_calls_model) for the plain form.
+    stmt = stmt.where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm, _not_nested())
     if f.start:
         stmt = stmt.where(SpanRow.start_time >= f.start)
     if f.end:
@@ -140,10 +146,14 @@ def list_calls(engine: Engine, project_rowid: int, filters: CallFilters, limit: 
 def get_trace(engine: Engine, project_rowid: int, trace_id: str) -> list[dict[str, Any]]:
     """All spans of a trace as a forest: each span has ``children``; roots are returned."""
     cols = [getattr(SpanRow, c) for c in SPAN_COLUMNS]
-    stmt = (select(*cols).where(SpanRow.project_rowid == project_rowid, SpanRow.trace_id == trace_id.lower())
-            .order_by(SpanRow.start_time, SpanRow.id))
+    stmt = select(SpanRow.id, *cols).where(SpanRow.project_rowid == project_rowid,
+                                           SpanRow.trace_id == trace_id.lower())
     with engine.connect() as conn:
-        spans = [dict(zip(SPAN_COLUMNS, row, strict=True)) for row in conn.execute(stmt)]
+        rows = conn.execute(stmt).all()
+    # Sorted here, not by ORDER BY: with it SQLite (no statistics) walks ix_spans_project_start over the
+    # whole project to skip a sort of a few rows (2–3 s at 1M spans) instead of the (project, trace) index.
+    rows.sort(key=lambda r: (r.start_time, r.id))
+    spans = [dict(zip(SPAN_COLUMNS, row[1:], strict=True)) for row in rows]
     by_id = {s["span_id"]: s for s in spans}
     roots = []
     for span in spans:

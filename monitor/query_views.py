@@ -8,6 +8,7 @@ them with ``percentile_cont``, SQLite in Python with ``monitor.query.percentile`
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -44,6 +46,7 @@ OPTIONS_SCAN = 50_000
 LATENCY_QS, TTFT_QS = (0.5, 0.95, 0.99), (0.5, 0.95)
 _NONE3, _NONE2 = (None,) * 3, (None,) * 2
 PG_WORK_MEM = "64MB"
+TRACE_ID = re.compile(r"[0-9a-f]{32}")  # W3C trace id, as stored (lower-case hex)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def filter_options(engine: Engine, project_rowid: int, start: datetime | None = 
     """
     recent = (select(SpanRow.response_model, SpanRow.request_model, SpanRow.service_name, SpanRow.segment,
                      SpanRow.tags)
-              .where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm.is_(True))
+              .where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm)  # plain: partial indexes apply
               .order_by(SpanRow.start_time.desc()).limit(OPTIONS_SCAN))
     if start is not None:
         recent = recent.where(SpanRow.start_time >= start)
@@ -196,13 +199,24 @@ def call_series(engine: Engine, project_rowid: int, filters: CallFilters, bucket
         cols += [_pg_percentiles(SpanRow.duration_ms, LATENCY_QS), _pg_percentiles(SpanRow.ttft_ms, TTFT_QS)]
     stmt = _calls(engine, project_rowid, filters, *cols).group_by(*([bucket] if bucket_s else []), grp)
     with engine.begin() as conn:
-        if pg:
-            conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))  # sorts in memory, not on disk
+        _tune(conn)
         rows = conn.execute(stmt).all()
     pcts = {} if pg else _python_percentiles(engine, project_rowid, filters, bucket, grp)
     out = [_series_row(r, bucket_s, pcts.get((r[0], r[1])) if not pg else (*(r[8] or _NONE3), *(r[9] or _NONE2)))
            for r in rows]
     return sorted(out, key=lambda r: (r["bucket"] or 0, str(r["group"])))
+
+
+def _tune(conn: Connection) -> None:
+    """Settings for one big read on PostgreSQL (``SET LOCAL``: this transaction only).
+
+    ``work_mem`` keeps the percentile sorts in memory instead of on disk. JIT goes off: the
+    outermost-call check makes the planner's cost estimate large enough to compile the query, and
+    compiling took ~0.4 s a query, more than running it (docs/benchmarks.md, "Dashboard queries").
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+        conn.execute(text("SET LOCAL jit = off"))
 
 
 def call_stats(engine: Engine, project_rowid: int, filters: CallFilters, group_by: str | None = None
@@ -304,26 +318,36 @@ def list_traces(engine: Engine, project_rowid: int, filters: CallFilters, search
     """Traces with matching LLM calls, newest first, one row each with the matching calls' totals.
 
     ``search`` matches a trace id exactly or, case-insensitively, text in a call's input or output.
-    ``duration_ms`` runs from the first matching call's start to the last one's end. The traces are
-    those of the newest ``limit × 20`` matching calls (an index scan, not an aggregate of the whole
-    range), so a page of very long traces can hold fewer than ``limit``.
+    A search that is the id of a trace with matching calls returns that trace alone, read through
+    the (project, trace, span) index: the text is not scanned for it (a scan of the range's prompts
+    and answers, seconds over days of traffic). ``duration_ms`` runs from the first matching call's
+    start to the last one's end. The traces are those of the newest ``limit × 20`` matching calls
+    (an index scan, not an aggregate of the whole range), so a page of very long traces can hold
+    fewer than ``limit``.
     """
-    newest = _calls(engine, project_rowid, filters, SpanRow.trace_id)
-    if search and search.strip():
-        q = search.strip()
-        newest = newest.where(or_(SpanRow.trace_id == q.lower(), SpanRow.input_text.icontains(q, autoescape=True),
-                                  SpanRow.output_text.icontains(q, autoescape=True)))
-    newest = newest.order_by(SpanRow.start_time.desc(), SpanRow.id.desc()).limit(limit * 20)
-    with engine.connect() as conn:
+    q = (search or "").strip()
+    with engine.begin() as conn:
+        _tune(conn)
+        if TRACE_ID.fullmatch(q.lower()) and (found := _traces(conn, engine, project_rowid, filters, [q.lower()])):
+            return found
+        newest = _calls(engine, project_rowid, filters, SpanRow.trace_id)
+        if q:
+            newest = newest.where(or_(SpanRow.trace_id == q.lower(), SpanRow.input_text.icontains(q, autoescape=True),
+                                      SpanRow.output_text.icontains(q, autoescape=True)))
+        newest = newest.order_by(SpanRow.start_time.desc(), SpanRow.id.desc()).limit(limit * 20)
         ids = list(dict.fromkeys(conn.execute(newest).scalars()))[:limit]
-        if not ids:
-            return []
-        stmt = _calls(engine, project_rowid, filters, SpanRow.trace_id, func.min(SpanRow.start_time),
-                      func.max(SpanRow.end_time), func.count(), func.sum(case((error_expr(), 1), else_=0)),
-                      func.sum(SpanRow.input_tokens), func.sum(SpanRow.output_tokens), func.sum(SpanRow.cost_usd),
-                      func.count(SpanRow.cost_usd), func.max(SpanRow.service_name), func.max(model_expr()),
-                      func.count(func.distinct(model_expr())))
-        rows = conn.execute(stmt.where(SpanRow.trace_id.in_(ids)).group_by(SpanRow.trace_id)).all()
+        return _traces(conn, engine, project_rowid, filters, ids) if ids else []
+
+
+def _traces(conn: Connection, engine: Engine, project_rowid: int, filters: CallFilters, ids: list[str]
+            ) -> list[dict[str, Any]]:
+    """One row per trace of ``ids`` with matching calls (totals of those calls), newest first."""
+    stmt = _calls(engine, project_rowid, filters, SpanRow.trace_id, func.min(SpanRow.start_time),
+                  func.max(SpanRow.end_time), func.count(), func.sum(case((error_expr(), 1), else_=0)),
+                  func.sum(SpanRow.input_tokens), func.sum(SpanRow.output_tokens), func.sum(SpanRow.cost_usd),
+                  func.count(SpanRow.cost_usd), func.max(SpanRow.service_name), func.max(model_expr()),
+                  func.count(func.distinct(model_expr())))
+    rows = conn.execute(stmt.where(SpanRow.trace_id.in_(ids)).group_by(SpanRow.trace_id)).all()
     return sorted((_trace_row(r) for r in rows), key=lambda t: (t["start_time"], t["trace_id"]), reverse=True)
 
 

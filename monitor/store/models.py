@@ -95,6 +95,12 @@ class ApiKeyRow(Base):
 LANGUAGE_TODO = "is_llm AND language IS NULL AND input_text IS NOT NULL"  # calls the language job has yet to label
 
 
+CALL_INDEX_COLUMNS = (  # what the dashboard's call reads need beside project and start time (migration 0006)
+    "id", "trace_id", "span_id", "parent_span_id", "duration_ms", "ttft_ms", "status_code", "error_type",
+    "input_tokens", "output_tokens", "cost_usd", "request_model", "response_model", "service_name", "segment", "tags",
+)
+
+
 class SpanRow(Base):
     """Every span of every trace; LLM spans also carry the typed LLM columns."""
 
@@ -104,6 +110,13 @@ class SpanRow(Base):
         Index("ix_spans_project_start", "project_rowid", "start_time"),
         Index("ix_spans_calls_model", "project_rowid", "response_model", "start_time",
               sqlite_where=text("is_llm"), postgresql_where=text("is_llm")),
+        # the dashboard's reads as index-only scans (PostgreSQL INCLUDE; SQLite: a plain partial index, whose
+        # predicate is the term SQLAlchemy writes there, as SQLite matches partial indexes term by term)
+        Index("ix_spans_calls_time", "project_rowid", "start_time", sqlite_where=text("is_llm = 1"),
+              postgresql_where=text("is_llm"), postgresql_include=list(CALL_INDEX_COLUMNS)),
+        # "is this span's parent an LLM span?" (monitor.query's outermost-call check) from the index alone
+        Index("ix_spans_calls_span", "project_rowid", "trace_id", "span_id", sqlite_where=text("is_llm = 1"),
+              postgresql_where=text("is_llm")),
         Index("ix_spans_calls_user", "project_rowid", "user_id",
               sqlite_where=text("user_id IS NOT NULL"), postgresql_where=text("user_id IS NOT NULL")),
         Index("ix_spans_calls_session", "project_rowid", "session_id",

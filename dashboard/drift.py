@@ -40,9 +40,9 @@ def render(view: View) -> None:
     cols = st.columns(3)
     cols[0].metric("Drifted features", f"{len(drifted)} of {len(latest)}", help="in the latest window")
     cols[1].metric("Current window", f"{_when(first['window_start'])} – {_when(first['window_end'])}",
-                   help=f"{int(first['current_count'])} calls")
+                   help=f"{_day(first['window_start'])} (UTC), {int(first['current_count'])} calls")
     cols[2].metric("Reference", f"{_when(first['reference_start'])} – {_when(first['reference_end'])}",
-                   help=f"{int(first['reference_count'])} calls")
+                   help=f"{_day(first['reference_start'])} (UTC), {int(first['reference_count'])} calls")
     if len(drifted):
         st.warning("Drifted: " + ", ".join(f"**{f}**" for f in drifted["feature"]), icon=":material/trending_up:")
     _over_time(rows, segment)
@@ -103,8 +103,11 @@ def _distributions(latest: pd.DataFrame, segment: str) -> None:
 
 
 def _when(value: object) -> str:
-    moment = pd.Timestamp(value)
-    return moment.strftime("%m-%d %H:%M")
+    return pd.Timestamp(value).strftime("%H:%M")
+
+
+def _day(value: object) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def test_drift_page_shows_the_planted_refusal_shift(app: AppTest) -> None:
     assert app.selectbox(key="dr_segment").value == "all"
     assert "is_refusal" in app.warning[0].value
     shown = metrics(app)
-    assert shown["Current window"] == "11-27 11:00 – 11-27 12:00" and shown["Reference"] == "11-27 10:00 – 11-27 11:00"
+    assert shown["Current window"] == "11:00 – 12:00" and shown["Reference"] == "10:00 – 11:00"
     table = app.dataframe[0].value
     refusal = table[table["feature"] == "is_refusal"].iloc[0]
     assert bool(refusal["drifted"]) and refusal["current_count"] == 160

@@ -188,12 +188,9 @@ def _settings_deployment(name: str) -> Any:
 
 
 def _retention(settings: Any) -> Any:
-    from datetime import timedelta
-
     from monitor.store.metric_reads import Retention
 
-    metrics = settings.metrics
-    return Retention(timedelta(hours=metrics.raw_retention_h), timedelta(days=metrics.minute_retention_d))
+    return Retention.of(settings.metrics)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

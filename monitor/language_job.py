@@ -19,7 +19,7 @@ from collections import defaultdict
 from sqlalchemy import Engine, func, select, text, update
 
 from monitor.language import MAX_CHARS, detect_language
-from monitor.store.models import LANGUAGE_TODO, SpanRow
+from monitor.store.models import LANGUAGE_PENDING, SpanRow
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -46,7 +46,7 @@ def label_languages(engine: Engine, limit: int | None = ROUND_LIMIT, batch: int 
 def _label_batch(engine: Engine, size: int) -> tuple[int, int]:
     """One batch: read, detect outside any transaction, write in one short one; (found, labelled)."""
     stmt = (select(SpanRow.id, func.substr(SpanRow.input_text, 1, MAX_CHARS))
-            .where(text(LANGUAGE_TODO))  # verbatim, so both databases match the partial index
+            .where(text(LANGUAGE_PENDING))  # verbatim, so both databases match the partial index
             .order_by(SpanRow.id.desc()).limit(size))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
@@ -67,4 +67,4 @@ def _label_batch(engine: Engine, size: int) -> tuple[int, int]:
 def waiting_count(engine: Engine) -> int:
     """Calls still waiting for a language label (the job's backlog)."""
     with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(SpanRow).where(text(LANGUAGE_TODO))) or 0)
+        return int(conn.scalar(select(func.count()).select_from(SpanRow).where(text(LANGUAGE_PENDING))) or 0)

@@ -18,13 +18,13 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-TODO = "is_llm AND language IS NULL AND input_text IS NOT NULL"
+PENDING = "is_llm AND language IS NULL AND input_text IS NOT NULL"
 
 
 def upgrade() -> None:
     op.add_column("spans", sa.Column("language", sa.String(8), nullable=True))
-    todo = sa.text(TODO)
-    op.create_index("ix_spans_language_todo", "spans", ["id"], sqlite_where=todo, postgresql_where=todo)
+    pending = sa.text(PENDING)
+    op.create_index("ix_spans_language_todo", "spans", ["id"], sqlite_where=pending, postgresql_where=pending)
 
 
 def downgrade() -> None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from monitor.api.routes import _utc, reader
+from monitor.api.routes import as_utc, reader
 from monitor.domain import Principal
 
 router = APIRouter(prefix="/api/v1")
@@ -86,6 +86,6 @@ async def drift_results(
     """Stored drift test results, newest window first."""
     from evaluators.drift.query import DriftFilters, list_drift_results
 
-    filters = DriftFilters(start=_utc(start), end=_utc(end), feature=feature, segment=segment, drifted=drifted)
+    filters = DriftFilters(start=as_utc(start), end=as_utc(end), feature=feature, segment=segment, drifted=drifted)
     items = await run_in_threadpool(list_drift_results, request.app.state.engine, who.project.rowid, filters, limit)
     return DriftReport(items=items)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ service that sends the spans sends its users' thumbs. The audit is a read (scope
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from monitor import feedback_query
-from monitor.api.routes import reader
+from monitor.api.routes import as_utc, reader
 from monitor.domain import Principal
 from monitor.feedback import Feedback, FeedbackError, record_feedback
 
@@ -114,7 +114,7 @@ async def list_scores(
 ) -> ScorePage:
     """Scores (evaluators', people's, OTel-reported), newest first."""
     rows = await run_in_threadpool(feedback_query.list_scores, request.app.state.engine, who.project.rowid,
-                                   trace_id=trace_id, name=name, source=source, start=_utc(start), end=_utc(end),
+                                   trace_id=trace_id, name=name, source=source, start=as_utc(start), end=as_utc(end),
                                    limit=limit, before_id=before_id)
     return ScorePage(items=rows, next_before_id=rows[-1]["id"] if len(rows) == limit else None)  # type: ignore[arg-type]
 
@@ -130,16 +130,10 @@ async def evaluator_agreement(
 ) -> AgreementOut:
     """Precision, recall, F1 and Cohen's kappa (95 % intervals) of an evaluator against human labels."""
     result = await run_in_threadpool(feedback_query.audit, request.app.state.engine, who.project.rowid, criterion,
-                                     threshold, _utc(start), _utc(end))
+                                     threshold, as_utc(start), as_utc(end))
     a, c = result.overall, result.overall.confusion
     return AgreementOut(criterion=criterion, n=a.n, threshold=threshold, tp=c.tp, fp=c.fp, fn=c.fn, tn=c.tn,
                         precision=a.precision, recall=a.recall, f1=a.f1, kappa=a.kappa,
                         precision_ci=a.precision_ci, recall_ci=a.recall_ci, f1_ci=a.f1_ci, kappa_ci=a.kappa_ci,
                         suggested_threshold=result.suggested_threshold, suggested_f1=result.suggested_f1,
                         over_time=result.over_time, disagreements=result.disagreements)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

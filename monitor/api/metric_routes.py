@@ -5,7 +5,7 @@ Reads only, through ``monitor.query``, ``monitor.store.metric_reads`` and ``moni
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -21,7 +21,7 @@ from monitor.api.metric_schemas import (
     ServerView,
     TargetInfoOut,
 )
-from monitor.api.routes import parse_window, reader
+from monitor.api.routes import as_utc, parse_window, reader
 from monitor.config import Deployment, Settings
 from monitor.domain import Principal
 from monitor.gpu_cost import cost_report
@@ -34,21 +34,15 @@ MAX_BUCKETS = 2000
 
 def _range(start: datetime | None, end: datetime | None, window: str | None, default: str) -> tuple[datetime, datetime]:
     """[start, end) from explicit bounds or ``window`` back from ``end`` (default now)."""
-    end = _utc(end) or datetime.now(UTC)
+    end = as_utc(end) or datetime.now(UTC)
     try:
-        begin = _utc(start) if start is not None else end - parse_window(window or default)
+        begin = as_utc(start) if start is not None else end - parse_window(window or default)
     except OverflowError as exc:
         raise HTTPException(422, "window reaches before year 1") from exc
     assert begin is not None
     if begin >= end:
         raise HTTPException(422, "start must be before end")
     return begin, end
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _deployment(settings: Settings, name: str) -> Deployment:
@@ -60,8 +54,7 @@ def _deployment(settings: Settings, name: str) -> Deployment:
 
 
 def _retention(settings: Settings) -> Retention:
-    metrics = settings.metrics
-    return Retention(timedelta(hours=metrics.raw_retention_h), timedelta(days=metrics.minute_retention_d))
+    return Retention.of(settings.metrics)
 
 
 @router.get("/deployments", response_model=list[DeploymentOut])

@@ -36,11 +36,12 @@ def _filters(
         if not sep or not label:
             raise HTTPException(422, f"segment filter {item!r} must look like label:value")
         labels.setdefault(label, []).append(value)
-    return query.CallFilters(start=_utc(start), end=_utc(end), service=service, model=model, user=user,
+    return query.CallFilters(start=as_utc(start), end=as_utc(end), service=service, model=model, user=user,
                              session=session, tag=tag, segment=labels, has_error=has_error)
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
+    """Query datetimes without a zone are taken as UTC."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -41,6 +41,11 @@ class Retention:
     raw: timedelta
     minute: timedelta
 
+    @classmethod
+    def of(cls, metrics: Any) -> Retention:
+        """From ``Settings.metrics`` (raw points kept ``raw_retention_h``, minute rollups ``minute_retention_d``)."""
+        return cls(timedelta(hours=metrics.raw_retention_h), timedelta(days=metrics.minute_retention_d))
+
 
 def resolution_for(start: datetime, end: datetime, now: datetime, retention: Retention) -> int:
     """0 (raw points), 60 or 3600: the finest table that covers the window cheaply."""

@@ -92,7 +92,7 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-LANGUAGE_TODO = "is_llm AND language IS NULL AND input_text IS NOT NULL"  # calls the language job has yet to label
+LANGUAGE_PENDING = "is_llm AND language IS NULL AND input_text IS NOT NULL"  # calls the language job has yet to label
 
 
 CALL_INDEX_COLUMNS = (  # what the dashboard's call reads need beside project and start time (migration 0006)
@@ -121,7 +121,8 @@ class SpanRow(Base):
               sqlite_where=text("user_id IS NOT NULL"), postgresql_where=text("user_id IS NOT NULL")),
         Index("ix_spans_calls_session", "project_rowid", "session_id",
               sqlite_where=text("session_id IS NOT NULL"), postgresql_where=text("session_id IS NOT NULL")),
-        Index("ix_spans_language_todo", "id", sqlite_where=text(LANGUAGE_TODO), postgresql_where=text(LANGUAGE_TODO)),
+        Index("ix_spans_language_todo", "id", sqlite_where=text(LANGUAGE_PENDING),
+              postgresql_where=text(LANGUAGE_PENDING)),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)

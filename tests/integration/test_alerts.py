@@ -268,10 +268,8 @@ def test_absence_rule_fires_when_traffic_stops(engine: Engine, db_url: str, rece
 
 
 def test_drift_rule_fires_on_a_drifted_feature(engine: Engine, db_url: str, receiver: WebhookReceiver) -> None:
-    from sqlalchemy import MetaData, Table, inspect
+    from sqlalchemy import MetaData, Table
 
-    if not inspect(engine).has_table("drift_results"):
-        pytest.skip("drift_results is not migrated yet")
     table = Table("drift_results", MetaData(), autoload_with=engine)
     project = get_or_create_project(engine, "default").rowid
 

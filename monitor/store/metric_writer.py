@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from monitor.store.engine import is_sqlite
+from monitor.store.engine import is_sqlite, write_lock
 from monitor.store.points import MetricPoint, labels_json, series_key
 
 COLUMNS = ("project_rowid", "name", "kind", "unit", "time", "value", "labels", "source", "histogram",
@@ -53,7 +53,7 @@ class MetricWriter:
         rows = [self._row(project_rowid, p) for p in points]
         if not rows:
             return 0
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+        with write_lock(self.engine), self.engine.connect().execution_options(write=True) as conn, conn.begin():
             conn.exec_driver_sql(_SQLITE if self._sqlite else _PG, rows)  # errors arrive as SQLAlchemy's
         return len(rows)
 

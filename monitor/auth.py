@@ -13,10 +13,11 @@ import threading
 import time
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from monitor.config import Settings
 from monitor.domain import Principal
-from monitor.errors import AuthError, ConfigError
+from monitor.errors import AuthError, ConfigError, Overloaded
 from monitor.store.keys import ALL_SCOPES, active_key_count, authenticate, get_or_create_project, hash_key
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Authenticator:
     def __init__(self, engine: Engine, settings: Settings, host: str) -> None:
         self._engine = engine
         self._ttl = settings.server.key_cache_ttl_s
+        self._retry_after_s = settings.server.retry_after_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
         mode = settings.auth
@@ -74,7 +76,13 @@ class Authenticator:
             hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = authenticate(self._engine, token)
+        try:
+            found = authenticate(self._engine, token)
+        except (OperationalError, InterfaceError) as exc:
+            # The key store is unreachable (PostgreSQL restarting): retryable like a write in an
+            # outage, 503 + Retry-After, never a 500 (found by tests/integration/test_crash.py).
+            log.warning("database unavailable while checking an API key: %s", exc.__class__.__name__)
+            raise Overloaded("database unavailable; retry later", self._retry_after_s, 503) from exc
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -37,6 +37,9 @@ class ServerSettings(BaseModel):
     grpc_enabled: bool = True
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_writes: int = 8
+    max_inflight_requests: int = Field(
+        default=16, ge=1, description="OTLP/HTTP requests handled at once (reading, decoding, writing); "
+                                      "more get 429 + Retry-After before their body is read, so memory stays bounded")
     write_threads: int = 2
     retry_after_s: int = 1
     key_cache_ttl_s: float = 5.0
@@ -158,6 +161,28 @@ class MetricsSettings(BaseModel):
     maintenance_interval_s: float = Field(default=60.0, ge=1)
     rollup_grace_s: float = Field(default=60.0, ge=0, description="points up to this late are still rolled up")
     gpu_cost_settle_s: float = Field(default=120.0, ge=0, description="wait this long after a request ends")
+    call_rollup_grace_s: float = Field(default=120.0, ge=0, description="roll calls up per hour this long after "
+                                       "the hour ends; spans stored later are rolled again next round")
+
+
+class RetentionSettings(BaseModel):
+    """``[retention]``: how long spans are kept, and how the PostgreSQL tables are partitioned by time.
+
+    On PostgreSQL ``spans``, ``log_records`` and ``metric_points`` are partitioned by time
+    (migration 0008); expired data goes by dropping whole partitions. SQLite deletes in batches.
+    Metric points follow ``[metrics] raw_retention_h``.
+    """
+
+    spans_days: float = Field(default=0.0, ge=0, description="spans (with their log records, scores and queue "
+                                                            "rows) older than this are deleted; 0 keeps them forever")
+    partition_hours: int = Field(default=24, ge=1, le=24 * 31, description="width of a spans/log_records partition")
+    metric_partition_hours: int = Field(default=24, ge=1, le=24 * 31,
+                                        description="width of a metric_points partition")
+    ahead_days: int = Field(default=3, ge=1, le=60, description="partitions are created this far ahead of now")
+    batch_rows: int = Field(default=5000, ge=100, description="rows deleted per transaction (SQLite, and the "
+                                                             "catch-all partitions on PostgreSQL)")
+    lock_timeout_s: float = Field(default=5.0, gt=0, description="a partition drop or create that waits longer "
+                                                                 "for its lock gives up until the next round")
 
 
 class EvaluationSettings(BaseModel):
@@ -260,6 +285,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     evaluators: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

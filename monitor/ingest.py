@@ -60,6 +60,11 @@ class WriteGate:
         with self._lock:
             self._pending -= 1
 
+    def check(self) -> None:
+        """Refuse early, before a body is read and decoded only to be refused at ``__enter__``."""
+        if self._pending >= self._max:
+            raise Overloaded("write path saturated; retry later", self._retry_after)
+
     @property
     def pending(self) -> int:
         return self._pending

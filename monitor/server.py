@@ -46,8 +46,11 @@ def _build(settings: Settings, host: str, port: int, grpc_port: int | None) -> t
         grpc_server, grpc_port = start_grpc_server(
             app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes,
             metrics=app.state.metrics)
+    # Keep-alive longer than exporters' idle gaps (the OTel SDKs export every 5 s, uvicorn's default
+    # is 5 s): otherwise a client's next request races the server closing the connection and gets
+    # a reset instead of an answer (found by tests/integration/test_overload.py).
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, timeout_keep_alive=75)
     return app, uvicorn.Server(config), grpc_server, grpc_port
 
 

@@ -76,6 +76,7 @@ def otlp_routes(ingest: IngestService, auth: Authenticator, gate: WriteGate, max
                 declared = request.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > max_body_bytes:
                     raise PayloadTooLarge(f"request body exceeds {max_body_bytes} bytes")
+                gate.check()
                 raw = await read_limited(request.stream(), max_body_bytes)
                 body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
                 with gate:

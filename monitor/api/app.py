@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
+from collectors.otlp.admission import AdmissionLimit
 from collectors.otlp.http import otlp_routes
 from collectors.semconv import NormalizeOptions
 from monitor import __version__, query
@@ -19,13 +23,17 @@ from monitor.api.routes import router
 from monitor.api.schemas import Health
 from monitor.auth import Authenticator
 from monitor.config import Settings
-from monitor.errors import AuthError
+from monitor.errors import AuthError, Overloaded
 from monitor.gpu_cost import DeploymentAwareCost
 from monitor.ingest import IngestService, MetricIngest, WriteGate
 from monitor.limits import Limits
 from monitor.privacy import build_content_filter
 from monitor.store import SpanWriter, make_engine
+from monitor.store.checkpoint import WalCheckpointer
 from monitor.store.metric_writer import MetricWriter
+
+# The background checkpointer does the work; SQLite's own (inside a commit) is only the safety net.
+SERVER_AUTOCHECKPOINT_PAGES = 20_000
 
 
 def build_ingest(settings: Settings, engine: Engine) -> IngestService:
@@ -40,9 +48,20 @@ def build_ingest(settings: Settings, engine: Engine) -> IngestService:
 
 def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None) -> FastAPI:
     """The whole HTTP application; the engine is created here unless one is injected."""
-    engine = engine or make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = engine or make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
+                                   sqlite_autocheckpoint_pages=SERVER_AUTOCHECKPOINT_PAGES)
     host = host if host is not None else settings.server.host
-    app = FastAPI(title="llm-monitor", version=__version__,
+    checkpointer = WalCheckpointer(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        checkpointer.start()  # SQLite only: commits on the ingest path no longer checkpoint
+        try:
+            yield
+        finally:
+            checkpointer.stop()
+
+    app = FastAPI(title="llm-monitor", version=__version__, lifespan=lifespan,
                   description="LLM observability: OTLP ingest, LLM calls, traces and summaries.")
     app.state.engine = engine
     app.state.settings = settings
@@ -54,6 +73,8 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
     for route in otlp_routes(app.state.ingest, app.state.auth, app.state.gate, settings.server.max_body_bytes,
                              limiter, app.state.metrics):
         app.router.routes.append(route)
+    app.add_middleware(AdmissionLimit, max_inflight=settings.server.max_inflight_requests,
+                       retry_after_s=settings.server.retry_after_s)
     app.include_router(router)
     app.include_router(metric_router)
     app.include_router(eval_router)
@@ -63,6 +84,17 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, exc.status, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """The database is unreachable (restarting, network): retryable, so 503 + Retry-After, not a 500."""
+        return JSONResponse({"detail": "database unavailable; retry later"}, 503,
+                            headers={"Retry-After": str(settings.server.retry_after_s)})
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)

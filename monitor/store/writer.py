@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from collectors.semconv.messages import finish_reasons, messages_from_events, render, split_system
 from monitor.domain import LogEvent, Span
-from monitor.store.engine import is_sqlite
+from monitor.store.engine import is_sqlite, write_lock
 from monitor.store.rows import SPAN_COLUMNS, dumps, ns_to_datetime, span_row
 
 _COLS = ", ".join(SPAN_COLUMNS)
@@ -67,17 +67,19 @@ class SpanWriter:
                 seen.append(span)
                 yield span_row(project_rowid, span, now)
 
-        with _translate_errors(), self._connect() as conn, conn.begin():
-            if self._sqlite:
-                batch = [_sqlite_row(r) for r in rows()]
+        with _translate_errors():
+            # SQLite: rows are built before the write lock is taken, so normalising one request
+            # overlaps with another request's commit instead of holding the only writer.
+            batch = [_sqlite_row(r) for r in rows()] if self._sqlite else []
+            with write_lock(self.engine), self._connect() as conn, conn.begin():
                 if batch:
                     conn.connection.driver_connection.executemany(_SQLITE_INSERT, batch)  # type: ignore[union-attr]
-            else:
-                _pg_copy(conn, rows())
-            missing = [(s.trace_id, s.span_id) for s in seen if s.llm is not None
-                       and s.llm.input_text is None and s.llm.output_text is None]
-            if missing:
-                _fill_content_from_logs(conn, project_rowid, missing)
+                elif not self._sqlite:
+                    _pg_copy(conn, rows())
+                missing = [(s.trace_id, s.span_id) for s in seen if s.llm is not None
+                           and s.llm.input_text is None and s.llm.output_text is None]
+                if missing:
+                    _fill_content_from_logs(conn, project_rowid, missing)
 
     def write_logs(self, project_rowid: int, logs: list[LogEvent]) -> None:
         """Store log records, and copy GenAI content events onto the spans they belong to."""
@@ -96,7 +98,7 @@ class SpanWriter:
         if self._sqlite:
             for p in params:
                 p["time"] = sqlite_datetime(p["time"])
-        with self._connect() as conn, conn.begin():
+        with write_lock(self.engine), self._connect() as conn, conn.begin():
             conn.execute(
                 text("INSERT INTO log_records (project_rowid, trace_id, span_id, time, event_name, severity, "
                      "body, attributes, service_name) VALUES (:p, :t, :s, :time, :e, :sev, :b, :a, :svc)"),

@@ -8,7 +8,10 @@ Seeding writes 30 days of traffic straight into ``spans`` (PostgreSQL ``COPY``, 
 of a few hundred to a few thousand characters. About 20 % of the calls sit in multi-span traces (a
 non-LLM root span with 1–3 LLM children, a third of those wrapping the inference server's own LLM
 span), so the "outermost call" filter has nested spans to drop. PostgreSQL is then vacuumed and
-analysed, as autovacuum would have done; SQLite is left without statistics, as in production. Each
+analysed, as autovacuum would have done; SQLite is left without statistics, as in production. The
+worker's call-rollup round then runs at the time the data ends (``monitor.store.call_rollup``; its
+last hour stays unrolled and is read from the spans, as in production); ``--no-rollup`` skips it
+and reads every range from the spans, the figures before the rollups. Each
 page query runs once to warm up and ``--runs`` times timed (fewer once ``--budget`` seconds are
 spent), per time range and filter, exactly as the pages build them (``dashboard.filters.View`` →
 ``CallFilters``, ``pick_bucket_s`` for the charts). Results: docs/benchmarks.md, "Dashboard queries".
@@ -17,6 +20,7 @@ spent), per time range and filter, exactly as the pages build them (``dashboard.
     .venv/bin/python -m bench.dashboard_queries --reuse --only search --runs 3   # text search: seconds each
     .venv/bin/python -m bench.dashboard_queries --reuse --explain --only call_stats --ranges "All time"
     .venv/bin/python -m bench.dashboard_queries --db sqlite --sqlite-path /tmp/dash.db --skip search
+    .venv/bin/python -m bench.dashboard_queries --reuse --no-rollup --ranges "All time"   # spans only, as before
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ SERVICES = (("support-bot", 0.6), ("search-assistant", 0.4))
 REGIONS = ("eu", "us", "ap")
 TAGS = ("prod", "beta", "rag", "tool-use", "long-context")
 ERRORS = ("RateLimitError", "APITimeoutError", "InternalServerError")
+SEARCH_BUDGET_S = 0.8  # dashboard.data.SEARCH_BUDGET_S (not imported: that module needs streamlit)
 SEARCH_WORD = "invoice"  # in ~2 % of prompts: a search that finds a full page among recent calls
 MISSING_WORD = "zebracorn"  # in no prompt: a search that scans the whole range
 WORDS = ("the", "of", "and", "to", "a", "in", "is", "you", "that", "it", "for", "on", "with", "as", "this", "be",
@@ -227,13 +232,15 @@ def drop_pg(admin: str, database: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
 
 
-def prepare(url: str, calls: int, reuse: bool) -> tuple[Engine, int, dict[str, Any]]:
-    """Migrate, seed (unless reusing) and analyse; returns the engine, project and seeding facts."""
+def prepare(url: str, calls: int, reuse: bool, revision: str = "head", rollup: bool = True
+            ) -> tuple[Engine, int, dict[str, Any]]:
+    """Migrate, seed (unless reusing), analyse and roll up as the worker would; returns the engine, project
+    and seeding facts."""
     from monitor.migrate import upgrade
     from monitor.store import make_engine
     from monitor.store.keys import get_or_create_project
 
-    upgrade(url)
+    upgrade(url, revision)
     engine = make_engine(url)
     facts: dict[str, Any] = {}
     if not reuse:
@@ -248,7 +255,31 @@ def prepare(url: str, calls: int, reuse: bool) -> tuple[Engine, int, dict[str, A
     with engine.connect() as conn:
         facts["total_spans"] = conn.execute(text("SELECT count(*) FROM spans")).scalar()
         facts["llm_spans"] = conn.execute(text("SELECT count(*) FROM spans WHERE is_llm")).scalar()
-    return engine, get_or_create_project(engine, PROJECT).rowid, facts
+    project = get_or_create_project(engine, PROJECT).rowid
+    if rollup:
+        facts.update(roll_up(engine, project))
+    else:  # every read from the spans, as before the call rollups (ranges never reach the threshold)
+        query_views.ROLLUP_MIN_HOURS = 10**9
+    return engine, project, facts
+
+
+def roll_up(engine: Engine, project: int) -> dict[str, Any]:
+    """The worker's call-rollup round at the time the data ends (so its last, unrolled hour is read from the
+    spans, as in production), unless an earlier run already did it."""
+    from monitor.store import call_rollup
+
+    now = (query_views.time_bounds(engine, project, CallFilters())[1] or datetime.now(UTC)) + timedelta(seconds=1)
+    with engine.connect() as conn:
+        done = call_rollup.rolled_until(conn, project)
+    if done is not None and done >= call_rollup.floor_to(now - timedelta(seconds=120), call_rollup.HOUR):
+        return {"rollup": "reused"}
+    t = time.perf_counter()
+    stats = call_rollup.roll_up_calls(engine, now, grace_s=120)
+    facts = {"rollup_s": time.perf_counter() - t, "rollup_rows": stats.rows}
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE call_rollups"))
+    return facts
 
 
 # --------------------------------------------------------------------------- the pages' reads
@@ -288,6 +319,11 @@ def page_cases(engine: Engine, project: int, filters: CallFilters, now: datetime
              lambda: query_views.list_traces(engine, project, filters, trace_id, 100)),
         Case("Traces", f"list_traces search {MISSING_WORD!r} (no match)",
              lambda: query_views.list_traces(engine, project, filters, MISSING_WORD, 100)),
+        # what the Traces page calls (dashboard.data.traces): the same search within its time budget
+        Case("Traces", f"search_traces {SEARCH_WORD!r}, page budget",
+             lambda: query_views.search_traces(engine, project, filters, SEARCH_WORD, 100, SEARCH_BUDGET_S).traces),
+        Case("Traces", f"search_traces {MISSING_WORD!r} (no match), page budget",
+             lambda: query_views.search_traces(engine, project, filters, MISSING_WORD, 100, SEARCH_BUDGET_S).traces),
         Case("Traces", "get_trace", lambda: query.get_trace(engine, project, trace_id)),
         Case("Traces", "trace_scores", lambda: query_views.trace_scores(engine, project, trace_id)),
     ]
@@ -405,6 +441,9 @@ def report(args: argparse.Namespace, results: dict[str, tuple[dict[str, Any], li
                      + (f", seeded in {facts['seed_s']:.0f} s" if "seed_s" in facts else " (reused)")
                      + (f" ({facts['server']})" if "server" in facts else "")
                      + f"; load average before its timings {facts.get('load_before_timing', 0):.1f}.")
+        if "rollup_s" in facts:
+            lines.append(f"{db}: call rollups built in {facts['rollup_s']:.0f} s ({facts['rollup_rows']:,} rows), "
+                         "as the worker's first round would.")
     lines.append("")
     lines += [table(db, timings) for db, (_, timings) in results.items()]
     return "\n".join(lines)
@@ -427,6 +466,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sqlite-path", default="/tmp/llm_monitor_bench_dash.db")
     p.add_argument("--reuse", action="store_true", help="time the database left by an earlier run")
     p.add_argument("--drop", action="store_true", help="drop the database (delete the file) at the end")
+    p.add_argument("--revision", default="head", help="migrate to this schema revision (e.g. 0007)")
+    p.add_argument("--no-rollup", action="store_true",
+                   help="do not roll calls up, and read every range from the spans (the figures before rollups)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--budget", type=float, default=15.0, help="seconds of timed runs per query before stopping early")
     p.add_argument("--ranges", nargs="+", default=list(RANGES), choices=list(RANGES))
@@ -449,7 +491,7 @@ def run_db(db: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[Timi
             Path(args.sqlite_path).unlink(missing_ok=True)
         url = f"sqlite:///{args.sqlite_path}"
     log(f"{db}: {'reusing' if args.reuse else f'seeding {args.calls:,} calls into'} {url}")
-    engine, project, facts = prepare(url, args.calls, args.reuse)
+    engine, project, facts = prepare(url, args.calls, args.reuse, args.revision, not args.no_rollup)
     log(f"{db}: {facts}")
     if db == "postgres":
         with engine.connect() as conn:

@@ -87,7 +87,8 @@ def count_spans(db: str, url: str) -> int:
 class Server:
     """``llm-monitor migrate`` + ``llm-monitor serve`` as a child process on free ports."""
 
-    def __init__(self, database_url: str, workdir: Path, env_extra: dict[str, str]) -> None:
+    def __init__(self, database_url: str, workdir: Path, env_extra: dict[str, str],
+                 after_migrate: str | None = None) -> None:
         from monitor.server import free_port
 
         self.port, self.grpc_port = free_port(), free_port()
@@ -98,6 +99,10 @@ class Server:
         self.env = {**os.environ, "LLM_MONITOR_DATABASE_URL": database_url,
                     "LLM_MONITOR_CONFIG": str(workdir / "absent.toml"), **env_extra}
         subprocess.run([str(cli), "migrate"], env=self.env, cwd=workdir, check=True, capture_output=True)
+        if after_migrate:  # e.g. an index under evaluation (--pg-after-migrate)
+            with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
+                                 autocommit=True) as conn:
+                conn.execute(after_migrate)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(cli), "serve", "--port", str(self.port), "--grpc-port", str(self.grpc_port)],
@@ -311,7 +316,7 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
     if args.max_pending:
         env["LLM_MONITOR_SERVER__MAX_PENDING_WRITES"] = str(args.max_pending)
     log(f"{db}: migrating a fresh database and starting `llm-monitor serve`")
-    server = Server(url, workdir, env)
+    server = Server(url, workdir, env, args.pg_after_migrate if db == "postgres" else None)
     counters = Counters()
     profiler: subprocess.Popen[bytes] | None = None
     try:
@@ -499,6 +504,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-pending", type=int, default=0, help="LLM_MONITOR_SERVER__MAX_PENDING_WRITES (0: default)")
     p.add_argument("--reference-json", choices=("text", "jsonb"), default="text",
                    help="column type of the reference's attributes (text: the issue's definition, stricter)")
+    p.add_argument("--pg-after-migrate", default=None, metavar="SQL",
+                   help="SQL run on the PostgreSQL database after migrating it (e.g. to measure an extra index)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--profile", action="store_true", help="py-spy the server during phase 1 (bench/results/)")
     p.add_argument("--append-docs", nargs="?", const=str(DOCS), default=None, metavar="PATH",

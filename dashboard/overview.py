@@ -12,6 +12,8 @@ from dashboard import charts, data, filters, ui
 from dashboard.filters import View
 
 NONE_LABEL = "(none)"
+APPROXIMATE = ("Over this range, figures come from the worker's hourly call rollups plus the newest calls: "
+               "requests, errors, tokens and cost are exact; latency and TTFT percentiles are within 2 %.")
 
 
 def render(view: View) -> None:
@@ -101,6 +103,8 @@ def _kpis(view: View) -> None:
     cols[6].metric("Tokens", ui.count(tokens), help=f"{total['input_tokens']:,} in, {total['output_tokens']:,} out")
     cols[7].metric("Cost", ui.usd(total["cost_usd"]),
                    help=f"{total['priced_requests']} of {total['requests']} calls priced")
+    if total.get("approximate"):
+        st.caption(APPROXIMATE)
 
 
 def _breakdown(view: View) -> tuple[str, str]:

@@ -24,7 +24,11 @@ def render(view: View) -> None:
     left, right = st.columns([4, 1])
     search = left.text_input("Search", key="tr_search", placeholder="a trace id, or words in a prompt or answer")
     errors_only = right.checkbox("Errors only", key="tr_errors")
-    found = data.traces(view, search.strip(), errors_only)
+    result = data.traces(view, search.strip(), errors_only)
+    found = result.traces
+    if not result.complete:
+        st.caption(f"The search read the calls since {result.searched_from:%Y-%m-%d %H:%M} UTC, newest first, and "
+                   "stopped there to answer in time: narrow the time range to search older calls.")
     if not found:
         st.info("No trace matches this search in the current filters.", icon=":material/search_off:")
         return

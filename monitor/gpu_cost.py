@@ -30,6 +30,7 @@ from collectors.prometheus.names import RUNNING
 from monitor.config import Deployment, ModelPrice
 from monitor.cost import CostCalculator
 from monitor.domain import LLMCall
+from monitor.store.call_rollup import mark_dirty
 from monitor.store.models import MetricPointRow, SpanRow
 from monitor.store.rollup import to_ns
 
@@ -143,7 +144,7 @@ def _attribute_deployment(engine: Engine, deployment: Deployment, settled: datet
     base = (SpanRow.is_llm.is_(True), _outermost(), _model_filter(deployment.model))
     with engine.connect() as conn:
         todo = conn.execute(
-            select(SpanRow.id, SpanRow.start_time, SpanRow.end_time)
+            select(SpanRow.id, SpanRow.start_time, SpanRow.end_time, SpanRow.project_rowid)
             .where(*base, SpanRow.cost_source.is_(None), SpanRow.end_time < settled)
             .order_by(SpanRow.start_time).limit(batch)).all()
         if not todo:
@@ -165,6 +166,9 @@ def _attribute_deployment(engine: Engine, deployment: Deployment, settled: datet
     with engine.connect().execution_options(write=True) as conn, conn.begin():
         conn.execute(update(SpanRow).where(SpanRow.id == bindparam("rid"))
                      .values(cost_usd=bindparam("cost"), cost_source=SOURCE_GPU_TIME), updates)
+        # the hours these calls started in may be rolled up already: have the call rollups redone
+        started = {r.id: (r.project_rowid, r.start_time) for r in todo}
+        mark_dirty(conn, (started[u["rid"]] for u in updates))
     log.info("priced %d calls of deployment %s by GPU time", len(updates), deployment.name)
     return len(updates)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,8 @@ from sqlalchemy.dialects import postgresql
 
 from monitor.gpu_cost import SOURCE_GPU_TIME
 from monitor.query import CallFilters, apply_filters, percentile
-from monitor.store.models import ProjectRow, ScoreRow, SpanRow
+from monitor.store import call_rollup, sketch
+from monitor.store.models import CallRollupRow, ProjectRow, ScoreRow, SpanRow
 
 BREAKDOWNS = ("model", "service", "provider", "operation", "user", "source", "hosting", "language")
 BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
@@ -188,7 +189,20 @@ def call_series(engine: Engine, project_rowid: int, filters: CallFilters, bucket
     Rows are sorted by bucket then group; ``bucket`` is the bucket's start (UTC). Buckets without
     calls are absent. ``cost_usd`` is ``None`` where no call of the row was priced. ``bucket_s``
     ``None`` gives one row per group over the whole range (``bucket`` ``None``): see ``call_stats``.
+
+    A range holding at least ``ROLLUP_MIN_HOURS`` whole hours the worker has rolled up is read from
+    the call rollups for those hours and from the spans for the rest (``_from_rollups``): counts,
+    errors, tokens and cost are the same, percentiles within 2 % (``approximate`` is then ``True``).
     """
+    rolled = _from_rollups(engine, project_rowid, filters, bucket_s, group_by)
+    if rolled is not None:
+        return rolled
+    return _raw_series(engine, project_rowid, filters, bucket_s, group_by)
+
+
+def _raw_series(engine: Engine, project_rowid: int, filters: CallFilters, bucket_s: int | None,
+                group_by: str | None = None) -> list[dict[str, Any]]:
+    """``call_series`` from the spans alone (exact percentiles)."""
     bucket = _bucket_expr(engine, bucket_s) if bucket_s else literal_column("0").label("bucket")
     grp = group_expr(group_by).label("grp")
     err = func.sum(case((error_expr(), 1), else_=0))
@@ -259,7 +273,134 @@ def _series_row(r: Any, bucket_s: int | None, pcts: tuple[float | None, ...] | N
         "latency_ms_p50": p[0], "latency_ms_p95": p[1], "latency_ms_p99": p[2], "ttft_ms_p50": p[3],
         "ttft_ms_p95": p[4], "input_tokens": int(tin or 0), "output_tokens": int(tout or 0),
         "total_tokens": int(tin or 0) + int(tout or 0), "cost_usd": float(cost) if priced else None,
-        "priced_requests": priced,
+        "priced_requests": priced, "approximate": False,
+    }
+
+
+# --- long ranges from the call rollups (monitor.store.call_rollup) ----------------------------
+
+ROLLUP_MIN_HOURS = 24  # shorter ranges ("Last 24 hours" and less) are always read exactly from the spans
+
+
+def rollups_apply(filters: CallFilters, bucket_s: int | None, group_by: str | None) -> bool:
+    """Whether the rollups can answer these filters, buckets and breakdown at all (else: spans only).
+
+    They keep model, service and segment, so a user, session, tag or error filter, a breakdown by
+    anything else, or buckets shorter than an hour read the spans.
+    """
+    if filters.user or filters.session or filters.tag or filters.has_error is not None:
+        return False
+    if bucket_s is not None and bucket_s % call_rollup.HOUR:
+        return False
+    return group_by in (None, "model", "service") or (group_by or "").startswith("segment.")
+
+
+def _from_rollups(engine: Engine, project_rowid: int, filters: CallFilters, bucket_s: int | None,
+                  group_by: str | None) -> list[dict[str, Any]] | None:
+    """``call_series`` from the rollups of the whole rolled-up hours in range plus the spans of the rest
+    (the partial first hour, and everything after the last rolled-up hour); ``None`` where the rollups
+    do not apply or cover fewer than ``ROLLUP_MIN_HOURS`` hours of the range.
+    """
+    if not rollups_apply(filters, bucket_s, group_by):
+        return None
+    filters = replace(filters, start=_as_utc(filters.start), end=_as_utc(filters.end))  # naive means UTC
+    hour = timedelta(seconds=call_rollup.HOUR)
+    with engine.connect() as conn:
+        until = call_rollup.rolled_until(conn, project_rowid)
+        if until is None:
+            return None
+        # from the first stored call's hour at the earliest: rollups of calls deleted since (retention) are not read
+        first = conn.scalar(select(SpanRow.start_time).where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm)
+                            .order_by(SpanRow.start_time).limit(1))
+        if first is None:
+            return None
+        start = call_rollup.floor_to(_as_utc(first), call_rollup.HOUR)
+        if filters.start is not None:
+            wanted = call_rollup.floor_to(filters.start, call_rollup.HOUR)
+            start = max(start, wanted if wanted == filters.start else wanted + hour)
+        end = until if filters.end is None else min(until, call_rollup.floor_to(filters.end, call_rollup.HOUR))
+        if end - start < ROLLUP_MIN_HOURS * hour:
+            return None
+        accs: dict[tuple[int, Any], call_rollup.Acc] = defaultdict(call_rollup.Acc)
+        for level, a, b in _levels(start, end, bucket_s):
+            _read_rollups(conn, project_rowid, filters, level, a, b, bucket_s, group_by, accs)
+    edges = [(filters.start, start)] if filters.start is not None and filters.start < start else []
+    if filters.end is None or end < filters.end:
+        edges.append((end, filters.end))
+    for a, b in edges:
+        _read_spans(engine, project_rowid, replace(filters, start=a, end=b), bucket_s, group_by, accs)
+    out = [_acc_row(b, g, acc, bucket_s) for (b, g), acc in accs.items() if acc.requests]
+    return sorted(out, key=lambda r: (r["bucket"] or _EPOCH, str(r["group"])))
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _levels(start: datetime, end: datetime, bucket_s: int | None) -> list[tuple[int, datetime, datetime]]:
+    """[start, end) as (resolution, from, to): 12-hour rows where they fit whole in the range and in the
+    buckets, hourly rows for the rest."""
+    block = timedelta(seconds=call_rollup.BLOCK)
+    if bucket_s is None or bucket_s % call_rollup.BLOCK == 0:
+        a = call_rollup.floor_to(start, call_rollup.BLOCK)
+        a = a if a == start else a + block
+        b = call_rollup.floor_to(end, call_rollup.BLOCK)
+        if a < b:
+            parts = [(call_rollup.HOUR, start, a), (call_rollup.BLOCK, a, b), (call_rollup.HOUR, b, end)]
+            return [p for p in parts if p[1] < p[2]]
+    return [(call_rollup.HOUR, start, end)]
+
+
+def _rollup_group(group_by: str | None) -> Any:
+    t = CallRollupRow
+    if group_by is None:
+        return literal("all")
+    if group_by == "model":
+        return func.coalesce(t.response_model, t.request_model)
+    if group_by == "service":
+        return t.service_name
+    return t.segment[group_by[len("segment."):]].as_string()
+
+
+def _read_rollups(conn: Connection, project_rowid: int, filters: CallFilters, level: int, start: datetime,
+                  end: datetime, bucket_s: int | None, group_by: str | None,
+                  accs: dict[tuple[int, Any], call_rollup.Acc]) -> None:
+    t = CallRollupRow
+    epoch = call_rollup.hour_expr(conn, t.bucket_start)
+    stmt = select(epoch, _rollup_group(group_by), t.requests, t.errors, t.input_tokens, t.output_tokens,
+                  t.priced, t.cost_usd, t.latency, t.ttft).where(
+        t.project_rowid == project_rowid, t.resolution_s == level, t.bucket_start >= start, t.bucket_start < end)
+    if filters.service:
+        stmt = stmt.where(t.service_name == filters.service)
+    if filters.model:
+        stmt = stmt.where(or_(t.response_model == filters.model, t.request_model == filters.model))
+    for key, values in filters.segment.items():
+        stmt = stmt.where(t.segment[key].as_string().in_(values))
+    for epoch, grp, requests, errors, tin, tout, priced, cost, latency, ttft in conn.execute(stmt).all():
+        b = int(epoch) - int(epoch) % bucket_s if bucket_s else 0
+        accs[(b, grp)].add_row(requests, errors, int(tin), int(tout), priced, cost, latency, ttft)
+
+
+def _read_spans(engine: Engine, project_rowid: int, filters: CallFilters, bucket_s: int | None,
+                group_by: str | None, accs: dict[tuple[int, Any], call_rollup.Acc]) -> None:
+    bucket = _bucket_expr(engine, bucket_s) if bucket_s else literal_column("0").label("bucket")
+    stmt = _calls(engine, project_rowid, filters, bucket, group_expr(group_by), error_expr(), SpanRow.input_tokens,
+                  SpanRow.output_tokens, SpanRow.cost_usd, SpanRow.duration_ms, SpanRow.ttft_ms)
+    with engine.connect() as conn:
+        for b, grp, err, tin, tout, cost, duration, ttft in conn.execute(stmt):
+            accs[(int(b), grp)].add_call(err, tin, tout, cost, duration, ttft)
+
+
+def _acc_row(b: int, grp: Any, acc: call_rollup.Acc, bucket_s: int | None) -> dict[str, Any]:
+    latency_counts, ttft_counts = acc.sketches()
+    lat = sketch.quantiles(latency_counts, LATENCY_QS)
+    ttft = sketch.quantiles(ttft_counts, TTFT_QS)
+    return {
+        "bucket": datetime.fromtimestamp(b, UTC) if bucket_s else None, "bucket_s": bucket_s, "group": grp,
+        "requests": acc.requests, "errors": acc.errors, "error_rate": acc.errors / acc.requests,
+        "latency_ms_p50": lat[0], "latency_ms_p95": lat[1], "latency_ms_p99": lat[2], "ttft_ms_p50": ttft[0],
+        "ttft_ms_p95": ttft[1], "input_tokens": acc.input_tokens, "output_tokens": acc.output_tokens,
+        "total_tokens": acc.input_tokens + acc.output_tokens, "cost_usd": acc.cost if acc.priced else None,
+        "priced_requests": acc.priced, "approximate": True,
     }
 
 
@@ -323,20 +464,98 @@ def list_traces(engine: Engine, project_rowid: int, filters: CallFilters, search
     and answers, seconds over days of traffic). ``duration_ms`` runs from the first matching call's
     start to the last one's end. The traces are those of the newest ``limit × 20`` matching calls
     (an index scan, not an aggregate of the whole range), so a page of very long traces can hold
-    fewer than ``limit``.
+    fewer than ``limit``. A text search reads the range newest first, in windows (``search_traces``),
+    and stops once it has the page.
     """
+    return search_traces(engine, project_rowid, filters, search, limit).traces
+
+
+@dataclass(frozen=True)
+class TraceSearch:
+    """``list_traces``' rows, and how far back a text search read: ``searched_from`` is the start of the
+    oldest window read (``None``: the whole range), ``complete`` whether it read all it had to."""
+
+    traces: list[dict[str, Any]]
+    searched_from: datetime | None = None
+    complete: bool = True
+
+
+SEARCH_FIRST_WINDOW = timedelta(hours=1)
+SEARCH_GROWTH = 2  # each window twice the previous: 1 h, 2 h, 4 h, ... (a page found reads < 2× what it needs)
+SEARCH_MIN_WINDOW = timedelta(minutes=5)
+
+
+def search_traces(engine: Engine, project_rowid: int, filters: CallFilters, search: str | None = None,
+                  limit: int = 50, budget_s: float | None = None) -> TraceSearch:
+    """``list_traces`` with a time budget for text searches.
+
+    A text search reads the range newest first in windows (1 hour, then twice longer each time) and
+    stops once the newest ``limit`` matching traces are known, so a word found in recent calls never
+    reads the older ones. With ``budget_s``, each next window is cut to what the time left allows at
+    the pace so far, the search stops once that many seconds are spent, and says where it stopped
+    (``complete`` ``False``, ``searched_from``): a word found nowhere otherwise reads every prompt
+    and answer of the range (≈ 20 µs a call on PostgreSQL).
+    """
+    import time
+
     q = (search or "").strip()
     with engine.begin() as conn:
         _tune(conn)
         if TRACE_ID.fullmatch(q.lower()) and (found := _traces(conn, engine, project_rowid, filters, [q.lower()])):
-            return found
+            return TraceSearch(found)
         newest = _calls(engine, project_rowid, filters, SpanRow.trace_id)
-        if q:
-            newest = newest.where(or_(SpanRow.trace_id == q.lower(), SpanRow.input_text.icontains(q, autoescape=True),
-                                      SpanRow.output_text.icontains(q, autoescape=True)))
-        newest = newest.order_by(SpanRow.start_time.desc(), SpanRow.id.desc()).limit(limit * 20)
-        ids = list(dict.fromkeys(conn.execute(newest).scalars()))[:limit]
-        return _traces(conn, engine, project_rowid, filters, ids) if ids else []
+        if not q:
+            ids = _newest_ids(conn, newest, limit * 20, {}, limit)
+            return TraceSearch(_traces(conn, engine, project_rowid, filters, ids) if ids else [])
+        newest = newest.where(or_(SpanRow.trace_id == q.lower(), SpanRow.input_text.icontains(q, autoescape=True),
+                                  SpanRow.output_text.icontains(q, autoescape=True)))
+        first, last = _bounds(conn, project_rowid, filters)
+        if first is None or last is None:
+            return TraceSearch([])
+        started = time.perf_counter()
+        found_ids: dict[str, None] = {}
+        calls = 0
+        top, window = last + timedelta(microseconds=1), SEARCH_FIRST_WINDOW
+        complete = True
+        while top > first:
+            bottom = max(top - window, first)
+            stmt = newest.where(SpanRow.start_time >= bottom, SpanRow.start_time < top)
+            rows = conn.execute(stmt.order_by(SpanRow.start_time.desc(), SpanRow.id.desc())
+                                .limit(limit * 20 - calls)).scalars().all()
+            calls += len(rows)
+            found_ids.update(dict.fromkeys(rows))
+            top, window = bottom, window * SEARCH_GROWTH
+            if len(found_ids) >= limit or calls >= limit * 20 or top <= first:
+                break
+            if budget_s is not None:  # the next window only as long as the time left allows, at the pace so far
+                spent = time.perf_counter() - started
+                if spent >= budget_s:
+                    complete = False
+                    break
+                pace = spent / max((last - top).total_seconds(), 1.0)  # seconds spent per second of range read
+                window = max(min(window, timedelta(seconds=(budget_s - spent) / max(pace, 1e-9))),
+                             SEARCH_MIN_WINDOW)
+        ids = list(found_ids)[:limit]
+        traces = _traces(conn, engine, project_rowid, filters, ids) if ids else []
+        return TraceSearch(traces, None if complete else top, complete)
+
+
+def _newest_ids(conn: Connection, stmt: Select, calls: int, seen: dict[str, None], limit: int) -> list[str]:
+    rows = conn.execute(stmt.order_by(SpanRow.start_time.desc(), SpanRow.id.desc()).limit(calls)).scalars()
+    seen.update(dict.fromkeys(rows))
+    return list(seen)[:limit]
+
+
+def _bounds(conn: Connection, project_rowid: int, filters: CallFilters) -> tuple[datetime | None, datetime | None]:
+    """First and last start time of the project's LLM calls within the filters' time range (two index reads)."""
+    stmt = select(SpanRow.start_time).where(SpanRow.project_rowid == project_rowid, SpanRow.is_llm)
+    if filters.start:
+        stmt = stmt.where(SpanRow.start_time >= filters.start)
+    if filters.end:
+        stmt = stmt.where(SpanRow.start_time < filters.end)
+    first = conn.execute(stmt.order_by(SpanRow.start_time).limit(1)).scalar()
+    last = conn.execute(stmt.order_by(SpanRow.start_time.desc()).limit(1)).scalar()
+    return _as_utc(first), _as_utc(last)
 
 
 def _traces(conn: Connection, engine: Engine, project_rowid: int, filters: CallFilters, ids: list[str]

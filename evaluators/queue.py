@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from evaluators.base import EvalItem, Score
@@ -130,6 +130,10 @@ def claim(engine: Engine, evaluator: str, worker_id: str, n: int, now: datetime,
             return []
         span_ids = [r.span_rowid for r in rows]
         calls = {r.id: r for r in conn.execute(select(*CALL_FIELDS).where(SpanRow.id.in_(span_ids)))}
+        gone = [r.id for r in rows if r.span_rowid not in calls]
+        if gone:  # the call was removed by retention after it was queued (no foreign key on PostgreSQL)
+            conn.execute(delete(Q).where(Q.id.in_(gone)))
+            rows = [r for r in rows if r.span_rowid in calls]
     return sorted((Claimed(r.id, r.span_rowid, r.project_rowid, r.attempts, calls[r.span_rowid].trace_id,
                            calls[r.span_rowid].span_id, item_of(calls[r.span_rowid])) for r in rows),
                   key=lambda c: c.queue_id)

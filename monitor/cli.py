@@ -39,11 +39,25 @@ def main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", 
 
 @app.command()
 def migrate(ctx: typer.Context) -> None:
-    """Upgrade the database to the latest schema (safe to run repeatedly)."""
+    """Upgrade the database to the latest schema (safe to run repeatedly); on PostgreSQL, create the time
+    partitions ahead as ``[retention]`` says."""
+    from datetime import UTC, datetime
+
     from monitor.migrate import upgrade
+    from monitor.store import make_engine
+    from monitor.store.partitions import ensure_all
 
     settings = _settings(ctx)
     upgrade(settings.database_url)
+    r = settings.retention
+    engine = make_engine(settings.database_url)
+    try:
+        created = ensure_all(engine, datetime.now(UTC), r.partition_hours, r.metric_partition_hours, r.ahead_days,
+                             r.lock_timeout_s)
+    finally:
+        engine.dispose()
+    if created:
+        typer.echo(f"created {len(created)} partition(s), up to {created[-1]}")
     typer.echo(f"database at head: {_safe_url(settings.database_url)}")
 
 

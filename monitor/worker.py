@@ -1,8 +1,10 @@
 """``llm-monitor worker`` (metrics part): scraping, rollups, retention and GPU-time pricing.
 
 Two threads: the scrape loop (``collectors.prometheus.runner``) and a maintenance loop that,
-every ``metrics.maintenance_interval_s``, rolls metric points up, applies retention, prices
-finished calls of self-hosted deployments by GPU time and labels new calls with their input's
+every ``metrics.maintenance_interval_s``, creates time partitions ahead (PostgreSQL), rolls metric
+points up, applies metric and span retention (``[retention]``, ``monitor.store.partitions``), prices
+finished calls of self-hosted deployments by GPU time, rolls LLM calls up per hour for the
+dashboard's long ranges (``monitor.store.call_rollup``) and labels new calls with their input's
 language (``monitor.language_job``). A failing job is logged and retried on
 the next round; it never stops the other jobs or the scraper. ``stop()`` lets the current scrape
 and job finish (bounded by ``timeout_s``).
@@ -29,6 +31,8 @@ from monitor.config import Settings
 from monitor.gpu_cost import attribute_gpu_costs
 from monitor.language_job import label_languages
 from monitor.store import make_engine
+from monitor.store.call_rollup import roll_up_calls
+from monitor.store.partitions import ensure_all, span_retention
 from monitor.store.rollup import prune, roll_up
 
 log = logging.getLogger(__name__)
@@ -105,15 +109,20 @@ class Worker:
             self.engine.dispose()
 
     def maintain_once(self, now: datetime | None = None) -> dict[str, Any]:
-        """Rollups, retention, GPU-time pricing, input languages; returns what each job did (or its error)."""
+        """Partitions ahead, rollups, retention, GPU-time pricing, input languages; returns what each job did."""
         now = now or self._clock()
-        m = self.settings.metrics
+        m, r = self.settings.metrics, self.settings.retention
         jobs: dict[str, Callable[[], Any]] = {
+            "partitions": lambda: ensure_all(self.engine, now, r.partition_hours, r.metric_partition_hours,
+                                             r.ahead_days, r.lock_timeout_s),
             "rollup": lambda: roll_up(self.engine, now, m.rollup_grace_s, timedelta(hours=m.raw_retention_h)),
             "retention": lambda: prune(self.engine, now, timedelta(hours=m.raw_retention_h),
                                        timedelta(days=m.minute_retention_d), timedelta(days=m.hour_retention_d),
-                                       m.rollup_grace_s),
+                                       m.rollup_grace_s, batch_rows=r.batch_rows, lock_timeout_s=r.lock_timeout_s),
+            "span_retention": lambda: span_retention(self.engine, now, r.spans_days, batch_rows=r.batch_rows,
+                                                     lock_timeout_s=r.lock_timeout_s),
             "gpu_cost": lambda: attribute_gpu_costs(self.engine, self.settings.deployments, now, m.gpu_cost_settle_s),
+            "call_rollup": lambda: roll_up_calls(self.engine, now, m.call_rollup_grace_s),
             "language": lambda: label_languages(self.engine),
         }
         results: dict[str, Any] = {}

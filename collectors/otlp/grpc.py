@@ -12,6 +12,8 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -25,6 +27,15 @@ from monitor.errors import AuthError, Overloaded, PayloadError
 from monitor.ingest import IngestResult, IngestService, MetricIngest, WriteGate
 
 log = logging.getLogger(__name__)
+
+
+def _retry_status(code: grpc.StatusCode, message: str, retry_after_s: float) -> bytes:
+    """A ``google.rpc.Status`` carrying ``RetryInfo``: the OTLP exporters (the Collector's included) retry
+    RESOURCE_EXHAUSTED only when the server says when to, and honour the delay for UNAVAILABLE too."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after_s),
+                                                                             nanos=int(retry_after_s % 1 * 1e9))))
+    return status_pb2.Status(code=code.value[0], message=message, details=[detail]).SerializeToString()
 
 
 class _Base:
@@ -45,7 +56,9 @@ class _Base:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             code = grpc.StatusCode.UNAVAILABLE if exc.status == 503 else grpc.StatusCode.RESOURCE_EXHAUSTED
-            context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),))
+            context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),
+                                           ("grpc-status-details-bin", _retry_status(code, str(exc),
+                                                                                    exc.retry_after_s))))
             context.abort(code, str(exc))
         return None
 

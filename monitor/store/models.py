@@ -102,7 +102,12 @@ CALL_INDEX_COLUMNS = (  # what the dashboard's call reads need beside project an
 
 
 class SpanRow(Base):
-    """Every span of every trace; LLM spans also carry the typed LLM columns."""
+    """Every span of every trace; LLM spans also carry the typed LLM columns.
+
+    On PostgreSQL the table is partitioned by ``start_time`` (migration 0008): there the primary key is
+    (id, start_time), the idempotency key (project, trace_id, span_id, start_time), and ``scores`` and
+    ``eval_queue`` reference ``id`` without a foreign key (``monitor.store.partitions``).
+    """
 
     __tablename__ = "spans"
     __table_args__ = (
@@ -172,6 +177,59 @@ class SpanRow(Base):
     language: Mapped[str | None] = mapped_column(String(8))  # of input_text, ISO 639-1 or "und": monitor.language_job
 
 
+class CallRollupRow(Base):
+    """LLM calls (outermost spans) aggregated per hour (``resolution_s`` 3600) or 12 hours (43200) and per
+    request model, response model, service and segment: what the dashboard's long ranges read
+    (``monitor.store.call_rollup``). Counts and sums are exact; ``latency`` and ``ttft`` are log-bucket
+    sketches (``monitor.store.sketch``), so percentiles read from them are within 2 %.
+    """
+
+    __tablename__ = "call_rollups"
+    __table_args__ = (
+        Index("ix_call_rollups_bucket", "project_rowid", "resolution_s", "bucket_start", "dims_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    resolution_s: Mapped[int] = mapped_column(Integer)
+    bucket_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    dims_key: Mapped[str] = mapped_column(String(32))  # hash of the four dimensions below (the unique key)
+    request_model: Mapped[str | None] = mapped_column(String(200))
+    response_model: Mapped[str | None] = mapped_column(String(200))
+    service_name: Mapped[str | None] = mapped_column(String(200))
+    segment: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    priced: Mapped[int] = mapped_column(Integer)  # calls with a cost
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency: Mapped[str] = mapped_column(Text)  # sketch of duration_ms
+    ttft: Mapped[str] = mapped_column(Text)  # sketch of ttft_ms (streamed calls)
+
+
+class CallRollupStateRow(Base):
+    """Per project: hours before ``rolled_until`` are rolled up; ``checked_at`` is when the job last looked
+    for late spans (it re-reads the spans received since ``checked_at`` less the grace period)."""
+
+    __tablename__ = "call_rollup_state"
+
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    rolled_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallRollupDirtyRow(Base):
+    """An hour whose stored calls changed after it was rolled up (e.g. priced by GPU time): rolled again."""
+
+    __tablename__ = "call_rollup_dirty"
+    __table_args__ = (Index("ix_call_rollup_dirty_project_rowid_hour", "project_rowid", "hour"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class LogRecordRow(Base):
     """OTLP log records; GenAI content events are matched to their span by (trace_id, span_id)."""
 
@@ -197,6 +255,7 @@ class ScoreRow(Base):
     __table_args__ = (
         Index("ix_scores_span", "project_rowid", "trace_id", "span_id"),
         Index("ix_scores_name_time", "project_rowid", "name", "created_at"),
+        Index("ix_scores_span_rowid", "span_rowid"),  # retention, and SQLite's ON DELETE CASCADE (migration 0008)
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, DateTime, Engine, String, Text, cast, delete,
 
 from monitor.store.aggregate import Agg, Sample, aggregate, merge
 from monitor.store.models import MetricPointRow, MetricRollupRow
+from monitor.store.partitions import expire
 from monitor.store.points import CUMULATIVE_KINDS, Histogram
 
 log = logging.getLogger(__name__)
@@ -219,24 +220,29 @@ def _rollup_row(project: int, key: str, desc: Any, resolution: int, bucket_epoch
 
 
 def prune(engine: Engine, now: datetime, raw_retention: timedelta, minute_retention: timedelta,
-          hour_retention: timedelta, grace_s: float = 60.0, lookback: timedelta = timedelta(minutes=5)
-          ) -> dict[str, int]:
+          hour_retention: timedelta, grace_s: float = 60.0, lookback: timedelta = timedelta(minutes=5),
+          batch_rows: int = 5000, lock_timeout_s: float = 5.0) -> dict[str, Any]:
     """Delete what is past retention. Returns rows deleted per table.
 
     Raw points go only once rolled up, and never those the next rollup run will read again (the
     grace window it recomputes, and the lookback it takes each counter's previous point from):
-    deleting those would make it overwrite good rollups with partial ones.
+    deleting those would make it overwrite good rollups with partial ones. On PostgreSQL the
+    partitions of ``metric_points`` entirely before that cutoff are dropped whole (a backlog goes in
+    one step) and the rest is deleted row by row; SQLite deletes ``batch_rows`` per transaction.
     """
-    with engine.connect().execution_options(write=True) as conn, conn.begin():
+    with engine.connect() as conn:
         done = rolled_up_until(conn)
-        counts = {"metric_points": 0}
-        if done is not None:  # nothing rolled up yet: keep every raw point
-            raw_cutoff = min(now - raw_retention, done - timedelta(seconds=grace_s) - lookback)
-            counts["metric_points"] = conn.execute(
-                delete(MetricPointRow).where(MetricPointRow.time < raw_cutoff)).rowcount
+    counts: dict[str, Any] = {"metric_points": 0}
+    if done is not None:  # nothing rolled up yet: keep every raw point
+        raw_cutoff = min(now - raw_retention, done - timedelta(seconds=grace_s) - lookback)
+        expired = expire(engine, "metric_points", raw_cutoff, batch_rows=batch_rows, lock_timeout_s=lock_timeout_s,
+                         exact=True)
+        counts["metric_points"] = expired.rows
+        if expired.dropped:
+            counts["dropped"] = expired.dropped
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
         counts["metric_rollups_1m"] = conn.execute(delete(MetricRollupRow).where(
             MetricRollupRow.resolution_s == MINUTE, MetricRollupRow.bucket_start < now - minute_retention)).rowcount
         counts["metric_rollups_1h"] = conn.execute(delete(MetricRollupRow).where(
             MetricRollupRow.resolution_s == HOUR, MetricRollupRow.bucket_start < now - hour_retention)).rowcount
     return counts
-

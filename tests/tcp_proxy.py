@@ -16,6 +16,7 @@ class TcpProxy:
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
         self._up = True
+        self._stalled = False
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -29,6 +30,10 @@ class TcpProxy:
             if not self._up:
                 client.close()
                 continue
+            if self._stalled:  # accepted, then silence: the client waits as on a dead network path
+                with self._lock:
+                    self._conns.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -39,11 +44,11 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self._stalled:
+                    dst.sendall(data)
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -57,6 +62,11 @@ class TcpProxy:
                     s.shutdown(socket.SHUT_RDWR)
                     s.close()
             self._conns.clear()
+
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing (a partition, not a refusal): whoever
+        waits on the database waits until ``close()``."""
+        self._stalled = True
 
     def restore(self) -> None:
         self._up = True

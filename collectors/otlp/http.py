@@ -72,7 +72,10 @@ def otlp_routes(ingest: IngestService, auth: Authenticator, gate: WriteGate, max
                                             "Content-Type must be application/x-protobuf or application/json"),
                                 415, media_type=JSON)
             try:
-                principal = auth.principal(request.headers.get("authorization"), "ingest")
+                # off the event loop: a key not in the cache is looked up in the database, which
+                # may hang (a network partition) and must not stall every other request
+                principal = await anyio.to_thread.run_sync(auth.principal, request.headers.get("authorization"),
+                                                           "ingest")
                 declared = request.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > max_body_bytes:
                     raise PayloadTooLarge(f"request body exceeds {max_body_bytes} bytes")

@@ -3,6 +3,9 @@ and once it is back it recovers by itself and loses nothing it acknowledged."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -10,6 +13,7 @@ from sqlalchemy.engine import make_url
 from monitor.config import Settings
 from monitor.server import start_in_thread
 from monitor.store import make_engine
+from monitor.store.keys import create_key
 from monitor.store.models import SpanRow
 from tests.otlp_builders import chat_attrs, make_span, request
 from tests.tcp_proxy import TcpProxy
@@ -49,3 +53,41 @@ def test_postgres_outage_gives_503_then_recovers(pg_url: str) -> None:
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(SpanRow)) == accepted == 60
     engine.dispose()
+
+
+def test_a_hanging_key_lookup_does_not_stall_the_server(pg_url: str) -> None:
+    """A key not in the cache is checked in the database; if the database hangs (a network
+    partition rather than a refused connection) only that request waits: the lookup runs off the
+    event loop, so health checks and other requests are still answered."""
+    real = make_url(pg_url)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    via_proxy = real.set(port=proxy.port).render_as_string(hide_password=False)
+    secret, _ = create_key(make_engine(pg_url), "partitioned")
+    settings = Settings(database_url=via_proxy, auth="required", server={"key_cache_ttl_s": 0})
+    handle = start_in_thread(settings, with_grpc=False)
+    base = f"http://127.0.0.1:{handle.http_port}"
+    auth = {**PB, "Authorization": f"Bearer {secret}"}
+    body = request([make_span(chat_attrs())]).SerializeToString()
+    hung: list[int | str] = []
+    try:
+        assert httpx.post(f"{base}/v1/traces", content=body, headers=auth, timeout=30).status_code == 200
+        proxy.stall()
+
+        def send() -> None:
+            try:
+                hung.append(httpx.post(f"{base}/v1/traces", content=body, headers=auth, timeout=20).status_code)
+            except httpx.HTTPError as exc:
+                hung.append(type(exc).__name__)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(1.0)  # the ingest request is now waiting on the silent database
+        assert not hung
+        started = time.monotonic()
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        proxy.close()  # the waiting lookup fails now: 503, retryable
+        handle.stop()
+    sender.join(timeout=30)
+    assert hung and hung[0] in (503, "ReadTimeout"), hung

@@ -10,6 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+PG_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                   "keepalives_count": 3}
+
 
 def normalize_url(url: str) -> str:
     """``postgresql://`` and ``postgres://`` mean psycopg 3 here."""
@@ -32,8 +35,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_pragmas(engine, sqlite_synchronous, sqlite_autocheckpoint_pages)
         return engine
+    # A database that stops answering (a partition, a host gone) must fail a connect within
+    # seconds, not hang the thread that asked; keepalives notice a dead established connection.
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                           pool_recycle=1800)
+                           pool_recycle=1800, connect_args={**PG_CONNECT_ARGS})
     _postgres_session_settings(engine)
     return engine
 

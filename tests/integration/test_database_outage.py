@@ -3,16 +3,20 @@ and once it is back it recovers by itself and loses nothing it acknowledged."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from monitor.config import Settings
 from monitor.server import start_in_thread
 from monitor.store import make_engine
+from monitor.store.engine import PG_CONNECT_ARGS
 from monitor.store.keys import create_key
 from monitor.store.models import SpanRow
 from tests.otlp_builders import chat_attrs, make_span, request
@@ -91,3 +95,23 @@ def test_a_hanging_key_lookup_does_not_stall_the_server(pg_url: str) -> None:
         handle.stop()
     sender.join(timeout=30)
     assert hung and hung[0] in (503, "ReadTimeout"), hung
+
+
+def test_connecting_to_a_silent_database_fails_within_the_connect_timeout() -> None:
+    """A host that accepts TCP but never answers (a dead server behind a live port) gives an error
+    in ``connect_timeout`` seconds, so the thread that asked is freed and the client gets 503."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    accepted: list[object] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{listener.getsockname()[1]}/silent")
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError), engine.connect():
+            pass
+        assert PG_CONNECT_ARGS["connect_timeout"] - 1 <= time.monotonic() - started < 20
+        assert accepted  # the TCP connection was made: the timeout is the database's silence
+    finally:
+        engine.dispose()
+        listener.close()

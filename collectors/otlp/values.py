@@ -20,9 +20,15 @@ DEPTH_MARK = "[nested too deep: truncated by llm-monitor]"
 
 
 def truncate(text: str) -> str:
-    """Cut over-long values (with a marker) and replace NUL, which PostgreSQL text cannot hold."""
+    """Cut over-long values (with a marker) and replace what no database text can hold: NUL, and
+    lone UTF-16 surrogates (OTLP/JSON may carry them as ``\\udXXX`` escapes; found by fuzzing)."""
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if len(text) <= MAX_VALUE_CHARS:
         return text
     return text[:MAX_VALUE_CHARS] + TRUNCATION_MARK

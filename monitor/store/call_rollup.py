@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +48,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import aliased
@@ -55,6 +58,7 @@ from monitor.store.models import CallRollupDirtyRow, CallRollupRow, CallRollupSt
 
 log = logging.getLogger(__name__)
 HOUR, BLOCK = 3600, 43200
+_LOCK_KEY = zlib.crc32(b"llm-monitor call rollups")
 LEVELS = (HOUR, BLOCK)
 CHUNK_HOURS = 24  # hours rolled per transaction when catching up
 
@@ -147,7 +151,32 @@ def mark_dirty(conn: Connection, hours: Iterable[tuple[int, datetime]]) -> None:
 
 
 def roll_up_calls(engine: Engine, now: datetime, grace_s: float = 120.0) -> CallRollupStats:
-    """Bring every project's call rollups up to the last hour that ended ``grace_s`` before ``now``."""
+    """Bring every project's call rollups up to the last hour that ended ``grace_s`` before ``now``.
+
+    With several workers on one PostgreSQL, the one holding a session advisory lock does the round
+    and the others skip it (two at once would compute the same rows and race on the state row).
+    """
+    with _one_worker(engine) as mine:
+        return _roll_up_calls(engine, now, grace_s) if mine else CallRollupStats()
+
+
+@contextmanager
+def _one_worker(engine: Engine) -> Iterator[bool]:
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}).scalar())
+        conn.commit()  # a session lock: it outlives this transaction
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+                conn.commit()
+
+
+def _roll_up_calls(engine: Engine, now: datetime, grace_s: float) -> CallRollupStats:
     end = floor_to(now - timedelta(seconds=grace_s), HOUR)
     stats = CallRollupStats()
     with engine.connect() as conn:

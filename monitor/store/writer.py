@@ -124,7 +124,8 @@ def _translate_errors() -> Iterator[None]:
             sqlite3.InterfaceError) as exc:
         raise OperationalError("write spans", None, exc) from exc
     except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, sqlite3.DataError,
-            sqlite3.IntegrityError, orjson.JSONEncodeError) as exc:  # a value JSON cannot hold is a bad row
+            sqlite3.IntegrityError, orjson.JSONEncodeError, UnicodeEncodeError) as exc:
+        # a value JSON or the database's encoding cannot hold is a bad row
         raise DataError("write spans", None, exc) from exc
 
 

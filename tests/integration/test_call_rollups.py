@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from monitor import query_views as qv
 from monitor.config import Settings
 from monitor.query import CallFilters, percentile
-from monitor.store import sketch
+from monitor.store import call_rollup, sketch
 from monitor.store.call_rollup import HOUR, CallRollupStats, floor_to, mark_dirty, roll_up_calls
 from monitor.store.models import CallRollupRow, CallRollupStateRow, SpanRow
 from monitor.worker import Worker
@@ -286,3 +286,41 @@ def test_rollups_of_deleted_calls_are_dropped_and_never_read(engine: Engine) -> 
     _close(qv.call_stats(engine, pid, everything, "model"),
            sorted(qv._raw_series(engine, pid, everything, None, "model"), key=lambda r: (-r["requests"],
                                                                                           str(r["group"]))))
+
+
+def test_concurrent_workers_roll_up_once_without_conflict(engine: Engine) -> None:
+    """Several workers on one database: on PostgreSQL the round is taken by one of them (an
+    advisory lock) and the others skip it; found by the two-servers-three-workers test, where two
+    rounds raced on the state row."""
+    import threading
+
+    _, rows = _seed(engine, NOW)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as holder:  # another worker is mid-round
+            holder.exec_driver_sql(f"SELECT pg_advisory_lock({call_rollup._LOCK_KEY})")
+            holder.commit()
+            assert roll_up_calls(engine, NOW, grace_s=120) == CallRollupStats()
+            holder.exec_driver_sql(f"SELECT pg_advisory_unlock({call_rollup._LOCK_KEY})")
+            holder.commit()
+    errors: list[BaseException] = []
+
+    def round_() -> None:
+        try:
+            roll_up_calls(engine, NOW, grace_s=120)
+        except BaseException as exc:  # any failure of a round is reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=round_) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if engine.dialect.name == "postgresql":
+        assert not errors
+    rolled_until = floor_to(NOW - timedelta(seconds=120), HOUR)
+    calls = [r for r in rows if r["is_llm"] and r["parent_span_id"] is None and r["start_time"] < rolled_until]
+    roll_up_calls(engine, NOW, grace_s=120)
+    with engine.connect() as conn:
+        hourly = sum(conn.scalars(select(CallRollupRow.requests).where(CallRollupRow.resolution_s == 3600)))
+        assert conn.scalar(select(func.count()).select_from(CallRollupStateRow)) == 1
+    assert hourly == len(calls)

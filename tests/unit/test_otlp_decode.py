@@ -88,3 +88,22 @@ def test_decompress_limits() -> None:
         decompress(gzip.compress(data)[:-8], "gzip", 10_000)
     with pytest.raises(PayloadError):
         decompress(b"zz", "gzip", 10)
+
+
+def test_json_lone_surrogates_become_replacement_characters() -> None:
+    """OTLP/JSON can carry lone UTF-16 surrogates as escapes; no database text can hold them, so
+    they are replaced at decode time and the span is stored (found by the 10,000-payload fuzz run,
+    where one reached PostgreSQL's COPY and answered 500)."""
+    body = (
+        b'{"resourceSpans": [{"resource": {"attributes": [{"key": "k\\udbb2", "value": {"stringValue": "r"}}]},'
+        b' "scopeSpans": [{"spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",'
+        b' "name": "chat \\ud83d", "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",'
+        b' "attributes": [{"key": "gen_ai.prompt", "value": {"stringValue": "hi \\ude00 there \\ud83d\\ude00"}}]}]}]}]}'
+    )
+    batch = decode_traces(body, "application/json")
+    assert not batch.rejected and len(batch.spans) == 1
+    span = batch.spans[0]
+    for text in (span.name, span.attributes["gen_ai.prompt"], *span.resource):
+        text.encode("utf-8")  # storable
+    assert span.name.startswith("chat \ufffd")
+    assert span.attributes["gen_ai.prompt"].endswith("there 😀")  # a proper pair stays the emoji

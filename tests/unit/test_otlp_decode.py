@@ -97,7 +97,8 @@ def test_json_lone_surrogates_become_replacement_characters() -> None:
     body = (
         b'{"resourceSpans": [{"resource": {"attributes": [{"key": "k\\udbb2", "value": {"stringValue": "r"}}]},'
         b' "scopeSpans": [{"spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",'
-        b' "name": "chat \\ud83d", "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",'
+        b' "name": "chat \\ud83d", "startTimeUnixNano": "1700000000000000000",'
+        b' "endTimeUnixNano": "1700000001000000000",'
         b' "attributes": [{"key": "gen_ai.prompt", "value": {"stringValue": "hi \\ude00 there \\ud83d\\ude00"}}]}]}]}]}'
     )
     batch = decode_traces(body, "application/json")

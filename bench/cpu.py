@@ -24,6 +24,18 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TCK
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its live children (``serve`` with several workers forks them)."""
+    return proc_cpu_s(pid) + sum(tree_cpu_s(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def backend_pids(admin_conninfo: str, database: str) -> list[int]:
     """PostgreSQL backends connected to ``database`` (the server's pool, or the reference's connection)."""
     with psycopg.connect(admin_conninfo) as conn:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.cpu import BackendCpu, proc_cpu_s
+from bench.cpu import BackendCpu, tree_cpu_s
 from bench.payloads import SPANS_PER_REQUEST, PayloadFactory
 from bench.reference_copy import ReferenceResult, run_reference
 
@@ -315,6 +315,8 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
         env["LLM_MONITOR_SERVER__WRITE_THREADS"] = str(args.write_threads)
     if args.max_pending:
         env["LLM_MONITOR_SERVER__MAX_PENDING_WRITES"] = str(args.max_pending)
+    if args.workers:
+        env["LLM_MONITOR_SERVER__WORKERS"] = str(args.workers)
     log(f"{db}: migrating a fresh database and starting `llm-monitor serve`")
     server = Server(url, workdir, env, args.pg_after_migrate if db == "postgres" else None)
     counters = Counters()
@@ -328,9 +330,9 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
             profiler = start_profiler(server.proc.pid, db)
         backends = BackendCpu(pg_conninfo(args.pg_admin_url, "postgres"), args.pg_database) if db == "postgres" \
             else None
-        server_cpu0 = proc_cpu_s(server.proc.pid)
+        server_cpu0 = tree_cpu_s(server.proc.pid)
         seconds = closed_loop(server.port, phase1, args.concurrency, counters)
-        server_cpu = proc_cpu_s(server.proc.pid) - server_cpu0
+        server_cpu = tree_cpu_s(server.proc.pid) - server_cpu0
         db_cpu = backends.used() if backends is not None else 0.0
         if profiler is not None:
             stop_profiler(profiler)
@@ -502,6 +504,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-database", default="llm_monitor_bench", help="dropped and recreated on every run")
     p.add_argument("--write-threads", type=int, default=0, help="LLM_MONITOR_SERVER__WRITE_THREADS (0: default)")
     p.add_argument("--max-pending", type=int, default=0, help="LLM_MONITOR_SERVER__MAX_PENDING_WRITES (0: default)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="LLM_MONITOR_SERVER__WORKERS: serve processes (0: the default, one per core up to 4)")
     p.add_argument("--reference-json", choices=("text", "jsonb"), default="text",
                    help="column type of the reference's attributes (text: the issue's definition, stricter)")
     p.add_argument("--pg-after-migrate", default=None, metavar="SQL",

@@ -67,18 +67,28 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="OTLP/HTTP and REST port (default 4318)")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port (default 4317)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="processes sharing the ports (default [server] workers: 0 = one per CPU core, at most 4)")] = None,
 ) -> None:
     """Run the OTLP receivers (HTTP and gRPC) and the REST API."""
     from monitor.migrate import current_revision, head_revision
     from monitor.server import serve as run
+    from monitor.supervisor import ListenError
 
     settings = _settings(ctx)
-    overrides = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items() if v is not None}
+    overrides = {k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port, "workers": workers}.items()
+                 if v is not None}
     settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
     if current_revision(settings.database_url) != head_revision():
         typer.echo("the database schema is not up to date: run `llm-monitor migrate` first", err=True)
         raise typer.Exit(2)
-    run(settings)
+    try:
+        code = run(settings)
+    except ListenError as exc:  # the shared listening socket is bound before the workers start
+        typer.echo(exc.strerror, err=True)
+        raise typer.Exit(1) from exc
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

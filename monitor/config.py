@@ -35,6 +35,10 @@ class ServerSettings(BaseModel):
     port: int = 4318
     grpc_port: int = 4317
     grpc_enabled: bool = True
+    workers: int = Field(
+        default=0, ge=0, le=64,
+        description="processes `llm-monitor serve` runs, sharing the ports (0: one per CPU core, at most 4); "
+                    "ingest is CPU-bound Python, so one process uses one core")
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_writes: int = 8
     max_inflight_requests: int = Field(

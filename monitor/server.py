@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from collectors.otlp.grpc import start_grpc_server
 from monitor.api import create_app
 from monitor.config import Settings
+from monitor.supervisor import LISTEN_BACKLOG, Supervisor, bind_listener, can_fork, default_workers
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +40,65 @@ class ServiceHandle:
             self._thread.join(timeout=10)
 
 
-def _build(settings: Settings, host: str, port: int, grpc_port: int | None) -> tuple:
-    app = create_app(settings, host=host)
+def _build(settings: Settings, host: str, port: int, grpc_port: int | None, worker: int | None = None) -> tuple:
+    """``worker``: this process's index among several ``serve`` workers (``None``: the only one)."""
+    app = create_app(settings, host=host, background_checkpoints=not worker)
     grpc_server = None
     if grpc_port is not None and settings.server.grpc_enabled:
         grpc_server, grpc_port = start_grpc_server(
             app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes,
-            metrics=app.state.metrics)
+            metrics=app.state.metrics, share_port=worker is not None)
     # Keep-alive longer than exporters' idle gaps (the OTel SDKs export every 5 s, uvicorn's default
     # is 5 s): otherwise a client's next request races the server closing the connection and gets
     # a reset instead of an answer (found by tests/integration/test_overload.py).
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                            timeout_graceful_shutdown=5, timeout_keep_alive=75)
-    return app, uvicorn.Server(config), grpc_server, grpc_port
+                            timeout_graceful_shutdown=5, timeout_keep_alive=75,
+                            backlog=1 if worker is not None else 2048)
+    server = _SharedListenerServer(config) if worker is not None else uvicorn.Server(config)
+    return app, server, grpc_server, grpc_port
 
 
-def serve(settings: Settings) -> None:
-    """Run in the foreground until Ctrl-C (``llm-monitor serve``)."""
+class _SharedListenerServer(uvicorn.Server):
+    """A worker's uvicorn on the supervisor's shared socket, taking one connection per wake-up.
+
+    asyncio accepts up to ``backlog`` pending connections each time the socket is readable, so the
+    first worker to wake took every connection of a burst (an exporter's pool opening at once)
+    and kept them for their whole keep-alive life, while the other workers idled. With
+    ``backlog=1`` each wake-up accepts one, every worker is woken, and connections spread over
+    the workers; the kernel's accept queue is then set back to ``LISTEN_BACKLOG``.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        for sock in sockets or []:
+            sock.listen(LISTEN_BACKLOG)
+
+
+def serve(settings: Settings) -> int:
+    """Run in the foreground until Ctrl-C or SIGTERM (``llm-monitor serve``); returns the exit code.
+
+    ``[server] workers`` processes share the ports (``monitor.supervisor``); with one, or where
+    forking is not supported, everything runs in this process.
+    """
     s = settings.server
-    _app, http, grpc_server, grpc_port = _build(settings, s.host, s.port, s.grpc_port)
-    log.info("llm-monitor on http://%s:%d (OTLP/HTTP, REST /api/v1, /openapi.json); OTLP/gRPC on %s",
-             s.host, s.port, grpc_port if grpc_server else "off")
+    workers = s.workers or default_workers()
+    if workers > 1 and not can_fork():
+        log.warning("several workers need Linux; running one process")
+        workers = 1
+    log.info("llm-monitor on http://%s:%d (OTLP/HTTP, REST /api/v1, /openapi.json); OTLP/gRPC on %s; %d worker(s)",
+             s.host, s.port, s.grpc_port if s.grpc_enabled else "off", workers)
+    if workers == 1:
+        _serve_one(settings, None, None)
+        return 0
+    listener = bind_listener(s.host, s.port)
+    return Supervisor(workers, lambda index: _serve_one(settings, listener, index)).run()
+
+
+def _serve_one(settings: Settings, listener: socket.socket | None, worker: int | None) -> None:
+    s = settings.server
+    _app, http, grpc_server, _grpc_port = _build(settings, s.host, s.port, s.grpc_port, worker)
     try:
-        http.run()
+        http.run(sockets=[listener] if listener is not None else None)
     finally:
         if grpc_server is not None:
             grpc_server.stop(grace=2).wait()

@@ -98,11 +98,15 @@ class MetricsService(_Base, metrics_service_pb2_grpc.MetricsServiceServicer):
 
 def start_grpc_server(ingest: IngestService, auth: Authenticator, gate: WriteGate, host: str, port: int,
                       max_message_bytes: int, workers: int = 4,
-                      metrics: MetricIngest | None = None) -> tuple[grpc.Server, int]:
-    """Start serving; returns the server and the port actually bound (``port=0`` picks a free one)."""
+                      metrics: MetricIngest | None = None, share_port: bool = False) -> tuple[grpc.Server, int]:
+    """Start serving; returns the server and the port actually bound (``port=0`` picks a free one).
+
+    ``share_port``: bind with ``SO_REUSEPORT`` so that every ``serve`` worker process listens on
+    the same port (the kernel spreads connections); otherwise a port already in use is an error.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
-        options=[("grpc.max_receive_message_length", max_message_bytes)],
+        options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.so_reuseport", int(share_port))],
         maximum_concurrent_rpcs=workers * 4,
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth, gate), server)

@@ -46,8 +46,13 @@ def build_ingest(settings: Settings, engine: Engine) -> IngestService:
                          limits=limits, content=content)
 
 
-def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None) -> FastAPI:
-    """The whole HTTP application; the engine is created here unless one is injected."""
+def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None,
+               background_checkpoints: bool = True) -> FastAPI:
+    """The whole HTTP application; the engine is created here unless one is injected.
+
+    ``background_checkpoints``: run SQLite's WAL checkpointer in this process (with several
+    ``serve`` workers, one of them does it for all).
+    """
     engine = engine or make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
                                    sqlite_autocheckpoint_pages=SERVER_AUTOCHECKPOINT_PAGES)
     host = host if host is not None else settings.server.host
@@ -55,7 +60,8 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        checkpointer.start()  # SQLite only: commits on the ingest path no longer checkpoint
+        if background_checkpoints:
+            checkpointer.start()  # SQLite only: commits on the ingest path no longer checkpoint
         try:
             yield
         finally:

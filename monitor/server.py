@@ -13,7 +13,14 @@ from fastapi import FastAPI
 from collectors.otlp.grpc import start_grpc_server
 from monitor.api import create_app
 from monitor.config import Settings
-from monitor.supervisor import LISTEN_BACKLOG, Supervisor, bind_listener, can_fork, default_workers
+from monitor.supervisor import (
+    LISTEN_BACKLOG,
+    Supervisor,
+    bind_listener,
+    can_fork,
+    check_shared_port,
+    default_workers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,8 @@ def serve(settings: Settings) -> int:
         _serve_one(settings, None, None)
         return 0
     listener = bind_listener(s.host, s.port)
+    if s.grpc_enabled:
+        check_shared_port(s.host, s.grpc_port)
     return Supervisor(workers, lambda index: _serve_one(settings, listener, index)).run()
 
 

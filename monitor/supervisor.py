@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import signal
@@ -51,19 +52,41 @@ class ListenError(OSError):
     """The HTTP port cannot be bound (taken, not permitted, no such address)."""
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The HTTP listening socket the workers share; a taken port fails here, before any fork."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+def bind_listener(host: str, port: int, wait_s: float = 3.0) -> socket.socket:
+    """The HTTP listening socket the workers share; a taken port fails here, before any fork.
+
+    A port still held by the workers of a killed supervisor (exiting, not yet closed) is waited
+    for up to ``wait_s``, so an immediate restart after a crash does not fail.
+    """
+    sock = _bind(host, port, reuse_port=False, wait_s=wait_s)
     sock.listen(LISTEN_BACKLOG)
     sock.set_inheritable(True)
     return sock
+
+
+def check_shared_port(host: str, port: int, wait_s: float = 3.0) -> None:
+    """Fail before forking if the workers could not bind ``port`` with ``SO_REUSEPORT`` (OTLP/gRPC):
+    a port another program holds would otherwise make every worker fail at start, over and over."""
+    _bind(host, port, reuse_port=True, wait_s=wait_s).close()
+
+
+def _bind(host: str, port: int, reuse_port: bool, wait_s: float) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 class Supervisor:

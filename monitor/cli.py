@@ -84,7 +84,7 @@ def serve(
         raise typer.Exit(2)
     try:
         code = run(settings)
-    except ListenError as exc:  # the shared listening socket is bound before the workers start
+    except ListenError as exc:  # the ports are checked before the workers start
         typer.echo(exc.strerror, err=True)
         raise typer.Exit(1) from exc
     if code:

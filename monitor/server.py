@@ -13,14 +13,7 @@ from fastapi import FastAPI
 from collectors.otlp.grpc import start_grpc_server
 from monitor.api import create_app
 from monitor.config import Settings
-from monitor.supervisor import (
-    LISTEN_BACKLOG,
-    Supervisor,
-    bind_listener,
-    can_fork,
-    check_shared_port,
-    default_workers,
-)
+from monitor.supervisor import Supervisor, bind_worker_listener, can_fork, default_workers, ensure_port_free
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +52,8 @@ def _build(settings: Settings, host: str, port: int, grpc_port: int | None, work
     # is 5 s): otherwise a client's next request races the server closing the connection and gets
     # a reset instead of an answer (found by tests/integration/test_overload.py).
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                            timeout_graceful_shutdown=5, timeout_keep_alive=75,
-                            backlog=1 if worker is not None else 2048)
-    server = _SharedListenerServer(config) if worker is not None else uvicorn.Server(config)
-    return app, server, grpc_server, grpc_port
-
-
-class _SharedListenerServer(uvicorn.Server):
-    """A worker's uvicorn on the supervisor's shared socket, taking one connection per wake-up.
-
-    asyncio accepts up to ``backlog`` pending connections each time the socket is readable, so the
-    first worker to wake took every connection of a burst (an exporter's pool opening at once)
-    and kept them for their whole keep-alive life, while the other workers idled. With
-    ``backlog=1`` each wake-up accepts one, every worker is woken, and connections spread over
-    the workers; the kernel's accept queue is then set back to ``LISTEN_BACKLOG``.
-    """
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        for sock in sockets or []:
-            sock.listen(LISTEN_BACKLOG)
+                            timeout_graceful_shutdown=5, timeout_keep_alive=75)
+    return app, uvicorn.Server(config), grpc_server, grpc_port
 
 
 def serve(settings: Settings) -> int:
@@ -95,16 +70,17 @@ def serve(settings: Settings) -> int:
     log.info("llm-monitor on http://%s:%d (OTLP/HTTP, REST /api/v1, /openapi.json); OTLP/gRPC on %s; %d worker(s)",
              s.host, s.port, s.grpc_port if s.grpc_enabled else "off", workers)
     if workers == 1:
-        _serve_one(settings, None, None)
+        _serve_one(settings, None)
         return 0
-    listener = bind_listener(s.host, s.port)
+    ensure_port_free(s.host, s.port)
     if s.grpc_enabled:
-        check_shared_port(s.host, s.grpc_port)
-    return Supervisor(workers, lambda index: _serve_one(settings, listener, index)).run()
+        ensure_port_free(s.host, s.grpc_port)
+    return Supervisor(workers, lambda index: _serve_one(settings, index)).run()
 
 
-def _serve_one(settings: Settings, listener: socket.socket | None, worker: int | None) -> None:
+def _serve_one(settings: Settings, worker: int | None) -> None:
     s = settings.server
+    listener = bind_worker_listener(s.host, s.port) if worker is not None else None
     _app, http, grpc_server, _grpc_port = _build(settings, s.host, s.port, s.grpc_port, worker)
     try:
         http.run(sockets=[listener] if listener is not None else None)

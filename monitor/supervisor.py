@@ -2,9 +2,9 @@
 
 Why: the ingest path is CPU-bound Python (decode, normalise, price, serialise) and one interpreter
 uses one core, so one process left the other cores idle while requests queued (docs/benchmarks.md,
-"Ingest"). The HTTP socket is bound once, here, and the workers are forked after it, so they all
-accept from it (the kernel hands each connection to one of them); OTLP/gRPC binds in every worker
-with ``SO_REUSEPORT``. Writes need no coordination beyond what one process already does:
+"Ingest"). Every worker listens on the same HTTP and OTLP/gRPC ports with ``SO_REUSEPORT``
+(the kernel spreads connections over the workers); the supervisor checks that the ports are free
+before it forks, so a taken port is one clear error. Writes need no coordination beyond what one process already does:
 PostgreSQL takes concurrent writers, and SQLite writers of all processes queue on one file lock
 (``monitor.store.engine.write_lock``).
 
@@ -52,25 +52,32 @@ class ListenError(OSError):
     """The HTTP port cannot be bound (taken, not permitted, no such address)."""
 
 
-def bind_listener(host: str, port: int, wait_s: float = 3.0) -> socket.socket:
-    """The HTTP listening socket the workers share; a taken port fails here, before any fork.
+def ensure_port_free(host: str, port: int, wait_s: float = 3.0) -> None:
+    """Fail before forking if ``port`` is taken, by another program or another llm-monitor.
 
-    A port still held by the workers of a killed supervisor (exiting, not yet closed) is waited
-    for up to ``wait_s``, so an immediate restart after a crash does not fail.
+    Workers bind with ``SO_REUSEPORT``, which would silently share the port with any other socket
+    of this user that set it too, so this tries a plain bind first. A port still held by the
+    exiting workers of a killed supervisor is waited for up to ``wait_s``, so an immediate restart
+    after a crash does not fail.
     """
-    sock = _bind(host, port, reuse_port=False, wait_s=wait_s)
+    _bind(host, port, reuse_port=False, wait_s=wait_s).close()
+
+
+def bind_worker_listener(host: str, port: int) -> socket.socket:
+    """A worker's own listening socket on the shared port (``SO_REUSEPORT``).
+
+    Each worker has its own accept queue and the kernel spreads new connections over them by a
+    hash of the connection. A socket shared by all workers was tried first: whichever worker the
+    kernel woke first accepted nearly every connection (3:1 to 5:1 over two workers, with the
+    busier one queueing requests), because connections arrive one by one while both are idle.
+    """
+    sock = _bind(host, port, reuse_port=True, wait_s=0)
     sock.listen(LISTEN_BACKLOG)
-    sock.set_inheritable(True)
     return sock
 
 
-def check_shared_port(host: str, port: int, wait_s: float = 3.0) -> None:
-    """Fail before forking if the workers could not bind ``port`` with ``SO_REUSEPORT`` (OTLP/gRPC):
-    a port another program holds would otherwise make every worker fail at start, over and over."""
-    _bind(host, port, reuse_port=True, wait_s=wait_s).close()
-
-
 def _bind(host: str, port: int, reuse_port: bool, wait_s: float) -> socket.socket:
+    """A bound socket; ``EADDRINUSE`` is retried until ``wait_s`` has passed, then ``ListenError``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + wait_s
     while True:

@@ -35,7 +35,7 @@ from opentelemetry.trace import SpanKind
 
 from monitor.migrate import upgrade
 from monitor.server import free_port
-from monitor.supervisor import bind_listener
+from monitor.supervisor import ensure_port_free
 from tests.integration.test_crash import stored_counts
 
 CLI = Path(sys.executable).parent / "llm-monitor"
@@ -396,13 +396,13 @@ def test_kill_9_of_the_supervisor_takes_the_workers_with_it(sqlite_url: str, ser
     kids = server.children()
     assert len(kids) == 2
     with pytest.raises(OSError):  # the ports are really held while it runs (else the check below proves nothing)
-        bind_listener("127.0.0.1", server.port).close()
+        ensure_port_free("127.0.0.1", server.port, wait_s=0)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(timeout=10)
     took = wait_until(lambda: all(gone(pid) for pid in kids), 5, "the workers to die with the supervisor")
     # nothing holds the ports any more: a new server could start (HTTP: no listener left; gRPC: no
     # SO_REUSEPORT socket left, which a plain bind would collide with)
-    bind_listener("127.0.0.1", server.port).close()
+    ensure_port_free("127.0.0.1", server.port, wait_s=0)
     with socket.socket() as grpc_sock:
         grpc_sock.bind(("127.0.0.1", server.grpc_port))
         grpc_sock.listen()

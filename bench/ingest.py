@@ -342,13 +342,14 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
         log(f"{db}: phase 1: {spans} spans in {seconds:.2f}s = {max_sps:,.0f} spans/s "
             f"({counters.backpressure} backpressure answers); CPU per span: server "
             f"{server_cpu * 1e6 / spans:.0f} µs, database backends {db_cpu * 1e6 / spans:.0f} µs")
-        rate_rps = max_sps * args.load_fraction / SPANS_PER_REQUEST
+        offered_sps = args.rate_sps or max_sps * args.load_fraction
+        rate_rps = offered_sps / SPANS_PER_REQUEST
         n2 = max(10, math.ceil(rate_rps * args.seconds))
         log(f"{db}: building {n2} more unique payloads for phase 2")
         phase2 = factory.take(n2)
         before = counters.backpressure
         log(f"{db}: phase 2: offering {rate_rps * SPANS_PER_REQUEST:,.0f} spans/s ({rate_rps:.1f} requests/s, "
-            f"{args.load_fraction:.0%} of the maximum) for {n2 / rate_rps:.1f}s, open loop")
+            f"{offered_sps / max_sps:.0%} of the maximum) for {n2 / rate_rps:.1f}s, open loop")
         latencies, phase2_s = open_loop(server.port, phase2, rate_rps, args.open_workers, counters)
         lat_ms = [x * 1000 for x in latencies]
         log(f"{db}: phase 2: ack p50 {percentile(lat_ms, 50):.0f} ms, p95 {percentile(lat_ms, 95):.0f} ms, "
@@ -438,7 +439,7 @@ class Reference:
 def table(reference: Reference | None, results: list[DbResult]) -> str:
     """One row per database; the CPU columns are the noise-resistant view of the same comparison."""
     head = ("| database | reference decode+COPY (spans/s) | llm-monitor (spans/s) | ratio | target | "
-            "CPU µs/span, reference → llm-monitor (service + DB) | offered at 50% (spans/s) | ack p50 (ms) | "
+            "CPU µs/span, reference → llm-monitor (service + DB) | phase 2 offered (spans/s) | ack p50 (ms) | "
             "ack p95 (ms) | ack p99 (ms) | 429/503 resent | stored = sent |")
     lines = [head, "|" + "|".join(["---"] * 12) + "|"]
     for r in results:
@@ -472,7 +473,8 @@ def report(args: argparse.Namespace, reference: Reference | None, results: list[
         f"Machine: {machine()}, {pg_version(args.pg_admin_url)}, SQLite {sqlite3.sqlite_version}. "
         f"Payload: {SPANS_PER_REQUEST}-span OTLP/protobuf requests, 16 GenAI attributes a span, "
         f"{args.requests} requests in phase 1 with {args.concurrency} keep-alive clients; phase 2 offered "
-        f"{args.load_fraction:.0%} of the phase-1 maximum for {args.seconds:.0f}s (open loop, "
+        f"{f'{args.rate_sps:,.0f} spans/s' if args.rate_sps else f'{args.load_fraction:.0%} of the phase-1 maximum'} "
+        f"for {args.seconds:.0f}s (open loop, "
         "latency from the scheduled send time to the 200). "
         f"1-minute load average just before the run (other work on the machine): {load:.1f}.",
         "",
@@ -499,6 +501,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=4, help="closed-loop clients in phase 1")
     p.add_argument("--seconds", type=float, default=15.0, help="length of the fixed-rate latency phase")
     p.add_argument("--load-fraction", type=float, default=0.5, help="phase-2 rate as a fraction of the maximum")
+    p.add_argument("--rate-sps", type=float, default=0.0,
+                   help="phase-2 rate in spans/s instead of a fraction of the maximum (e.g. 2500: half of "
+                        "SQLite's 5k target)")
     p.add_argument("--open-workers", type=int, default=16, help="threads available to the open-loop schedule")
     p.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--pg-database", default="llm_monitor_bench", help="dropped and recreated on every run")

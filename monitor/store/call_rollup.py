@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,17 +47,17 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import aliased
 
 from monitor.store import sketch
+from monitor.store.advisory import try_advisory_lock
 from monitor.store.models import CallRollupDirtyRow, CallRollupRow, CallRollupStateRow, ProjectRow, SpanRow
 
 log = logging.getLogger(__name__)
 HOUR, BLOCK = 3600, 43200
-_LOCK_KEY = zlib.crc32(b"llm-monitor call rollups")
+_LOCK_NAME = "llm-monitor call rollups"
 LEVELS = (HOUR, BLOCK)
 CHUNK_HOURS = 24  # hours rolled per transaction when catching up
 
@@ -162,18 +161,12 @@ def roll_up_calls(engine: Engine, now: datetime, grace_s: float = 120.0) -> Call
 
 @contextmanager
 def _one_worker(engine: Engine) -> Iterator[bool]:
+    """Whether this process takes the round: always on SQLite (one worker), else the advisory lock's holder."""
     if engine.dialect.name != "postgresql":
         yield True
         return
-    with engine.connect() as conn:
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}).scalar())
-        conn.commit()  # a session lock: it outlives this transaction
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                conn.commit()
+    with try_advisory_lock(engine, _LOCK_NAME) as conn:
+        yield conn is not None
 
 
 def _roll_up_calls(engine: Engine, now: datetime, grace_s: float) -> CallRollupStats:

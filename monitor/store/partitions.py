@@ -23,9 +23,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +31,7 @@ from sqlalchemy import Connection, Engine, delete, select, text
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 
+from monitor.store.advisory import try_advisory_lock
 from monitor.store.models import (
     EvalQueueRow,
     LogRecordRow,
@@ -108,24 +106,6 @@ def partition_name(table: str, start: datetime) -> str:
     return f"{table}_p{start:%Y%m%d}" if start.hour == 0 else f"{table}_p{start:%Y%m%d_%H}"
 
 
-@contextmanager
-def _exclusive(engine: Engine, table: str) -> Iterator[Connection | None]:
-    """A connection holding this table's maintenance advisory lock, or ``None`` if a replica holds it."""
-    key = zlib.crc32(f"llm-monitor partitions {table}".encode())
-    with engine.connect() as conn:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        conn.commit()  # a session lock: it outlives this transaction
-        if not got:
-            yield None
-            return
-        try:
-            yield conn
-        finally:
-            conn.rollback()
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-
-
 def _lock_timeout(conn: Connection, seconds: float) -> None:
     conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": f"{int(seconds * 1000)}ms"})
 
@@ -142,7 +122,7 @@ def ensure_partitions(engine: Engine, table: str, hours: int, ahead_days: int, n
         return []
     key = PARTITIONED[table]
     created: list[str] = []
-    with _exclusive(engine, table) as conn:
+    with try_advisory_lock(engine, f"llm-monitor partitions {table}") as conn:
         if conn is None:
             return []
         with conn.begin():
@@ -214,7 +194,7 @@ def expire(engine: Engine, table: str, cutoff: datetime, *, batch_rows: int = 50
     column = getattr(model, PARTITIONED[table])
     partitioned = False
     if engine.dialect.name == "postgresql":
-        with _exclusive(engine, table) as conn:
+        with try_advisory_lock(engine, f"llm-monitor partitions {table}") as conn:
             if conn is None:
                 return out
             with conn.begin():

@@ -19,6 +19,7 @@ from monitor import query_views as qv
 from monitor.config import Settings
 from monitor.query import CallFilters, percentile
 from monitor.store import call_rollup, sketch
+from monitor.store.advisory import lock_key
 from monitor.store.call_rollup import HOUR, CallRollupStats, floor_to, mark_dirty, roll_up_calls
 from monitor.store.models import CallRollupRow, CallRollupStateRow, SpanRow
 from monitor.worker import Worker
@@ -297,10 +298,10 @@ def test_concurrent_workers_roll_up_once_without_conflict(engine: Engine) -> Non
     _, rows = _seed(engine, NOW)
     if engine.dialect.name == "postgresql":
         with engine.connect() as holder:  # another worker is mid-round
-            holder.exec_driver_sql(f"SELECT pg_advisory_lock({call_rollup._LOCK_KEY})")
+            holder.exec_driver_sql(f"SELECT pg_advisory_lock({lock_key(call_rollup._LOCK_NAME)})")
             holder.commit()
             assert roll_up_calls(engine, NOW, grace_s=120) == CallRollupStats()
-            holder.exec_driver_sql(f"SELECT pg_advisory_unlock({call_rollup._LOCK_KEY})")
+            holder.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_key(call_rollup._LOCK_NAME)})")
             holder.commit()
     errors: list[BaseException] = []
 

@@ -50,13 +50,19 @@ def pg_url() -> str:
     return url
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated, empty SQLite file database."""
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    upgrade(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated, empty database of each kind."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'monitor.db'}"
-        upgrade(url)
-        yield url
+        yield request.getfixturevalue("sqlite_url")
         return
     url = request.getfixturevalue("pg_url")
     engine = make_engine(url)

@@ -33,7 +33,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from monitor.migrate import upgrade
 from monitor.server import free_port
 from monitor.supervisor import ensure_port_free
 from tests.integration.test_crash import stored_counts
@@ -136,13 +135,6 @@ class Workers:
         for pid in kids:  # never leave a worker behind, whatever the test did
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    upgrade(url)
-    return url
 
 
 # --- the clients: the OpenTelemetry SDK and its OTLP exporters -------------------------------------

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from monitor.migrate import upgrade
 from monitor.store import make_engine
 from monitor.store.engine import write_lock
 from monitor.store.keys import get_or_create_project
@@ -63,14 +62,8 @@ INGEST = textwrap.dedent("""
 """)
 
 
-def sqlite_db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    upgrade(url)
-    return url
-
-
-def test_a_writer_waits_for_another_process_holding_the_write_lock(tmp_path: Path) -> None:
-    url = sqlite_db(tmp_path)
+def test_a_writer_waits_for_another_process_holding_the_write_lock(sqlite_url: str, tmp_path: Path) -> None:
+    url = sqlite_url
     engine = make_engine(url)
     try:
         # not held by anyone: taken at once (so the wait measured below is the other process's doing)
@@ -102,9 +95,9 @@ def test_a_writer_waits_for_another_process_holding_the_write_lock(tmp_path: Pat
         engine.dispose()
 
 
-def test_two_processes_ingesting_into_one_file_never_meet_the_busy_handler(tmp_path: Path) -> None:
+def test_two_processes_ingesting_into_one_file_never_meet_the_busy_handler(sqlite_url: str, tmp_path: Path) -> None:
     """Two processes, 60 transactions of 20 spans each, at the same time, with a 1 ms busy timeout."""
-    url = sqlite_db(tmp_path)
+    url = sqlite_url
     engine = make_engine(url)
     rowid = get_or_create_project(engine, "default").rowid  # created here: the children only write spans
     go, batches = tmp_path / "go", 60

@@ -14,7 +14,6 @@ import httpx
 from sqlalchemy import func, select
 
 from monitor.config import Settings
-from monitor.migrate import upgrade
 from monitor.server import start_in_thread
 from monitor.store import make_engine
 from monitor.store.checkpoint import WalCheckpointer
@@ -30,14 +29,8 @@ def _body(spans: int = 200) -> bytes:
     return request([make_span(attrs) for _ in range(spans)]).SerializeToString()
 
 
-def _sqlite(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    upgrade(url)
-    return url
-
-
-def test_passive_checkpoint_backfills_the_log_beside_a_writer(tmp_path: Path) -> None:
-    url = _sqlite(tmp_path)
+def test_passive_checkpoint_backfills_the_log_beside_a_writer(sqlite_url: str) -> None:
+    url = sqlite_url
     engine = make_engine(url, sqlite_autocheckpoint_pages=1_000_000)  # nothing checkpoints by itself
     writer_engine = make_engine(url, sqlite_autocheckpoint_pages=1_000_000)
     checkpointer = WalCheckpointer(engine)
@@ -77,8 +70,8 @@ def test_passive_checkpoint_backfills_the_log_beside_a_writer(tmp_path: Path) ->
     writer_engine.dispose()
 
 
-def test_log_over_the_limit_is_truncated(tmp_path: Path) -> None:
-    url = _sqlite(tmp_path)
+def test_log_over_the_limit_is_truncated(sqlite_url: str) -> None:
+    url = sqlite_url
     engine = make_engine(url, sqlite_autocheckpoint_pages=1_000_000)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE blob_log (body TEXT)")
@@ -98,8 +91,8 @@ def test_log_over_the_limit_is_truncated(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_server_checkpoints_in_the_background_and_stops_with_it(tmp_path: Path) -> None:
-    url = _sqlite(tmp_path)
+def test_server_checkpoints_in_the_background_and_stops_with_it(sqlite_url: str, tmp_path: Path) -> None:
+    url = sqlite_url
     handle = start_in_thread(Settings(database_url=url, auth="disabled"), with_grpc=False)
     names = {t.name for t in threading.enumerate()}
     assert "llm-monitor-wal-checkpoint" in names

@@ -317,6 +317,7 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
         env["LLM_MONITOR_SERVER__MAX_PENDING_WRITES"] = str(args.max_pending)
     if args.workers:
         env["LLM_MONITOR_SERVER__WORKERS"] = str(args.workers)
+    env["LLM_MONITOR_SERVER__FREEZE_HEAP"] = "true" if args.freeze_heap == "on" else "false"
     log(f"{db}: migrating a fresh database and starting `llm-monitor serve`")
     server = Server(url, workdir, env, args.pg_after_migrate if db == "postgres" else None)
     counters = Counters()
@@ -353,7 +354,8 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
         latencies, phase2_s = open_loop(server.port, phase2, rate_rps, args.open_workers, counters)
         lat_ms = [x * 1000 for x in latencies]
         log(f"{db}: phase 2: ack p50 {percentile(lat_ms, 50):.0f} ms, p95 {percentile(lat_ms, 95):.0f} ms, "
-            f"p99 {percentile(lat_ms, 99):.0f} ms ({counters.backpressure - before} backpressure answers)")
+            f"p99 {percentile(lat_ms, 99):.0f} ms, max {max(lat_ms):.0f} ms over {len(lat_ms)} requests "
+            f"({counters.backpressure - before} backpressure answers)")
     finally:
         if profiler is not None:
             stop_profiler(profiler)
@@ -511,6 +513,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-pending", type=int, default=0, help="LLM_MONITOR_SERVER__MAX_PENDING_WRITES (0: default)")
     p.add_argument("--workers", type=int, default=0,
                    help="LLM_MONITOR_SERVER__WORKERS: serve processes (0: the default, one per core up to 4)")
+    p.add_argument("--freeze-heap", choices=("on", "off"), default="on",
+                   help="LLM_MONITOR_SERVER__FREEZE_HEAP: gc.freeze() after start-up (off: the old behaviour)")
     p.add_argument("--reference-json", choices=("text", "jsonb"), default="text",
                    help="column type of the reference's attributes (text: the issue's definition, stricter)")
     p.add_argument("--pg-after-migrate", default=None, metavar="SQL",

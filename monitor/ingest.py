@@ -114,6 +114,24 @@ class IngestService:
                              rejected)
         return IngestResult(len(prepared) - failed, rejected)
 
+    def warm_up(self) -> None:
+        """Run one representative GenAI span through normalisation, pricing, privacy and limits,
+        writing nothing, so that what they load lazily (the price catalogue, compiled patterns) is
+        loaded at start-up: before ``monitor.heap`` freezes the heap, and not on a client's first request."""
+        span = Span(
+            trace_id="0" * 31 + "1", span_id="0" * 15 + "1", parent_span_id=None, name="chat gpt-4o-mini",
+            kind=3, start_ns=1_700_000_000_000_000_000, end_ns=1_700_000_000_500_000_000, status_code=0,
+            status_message=None, resource={"service.name": "llm-monitor-warm-up"},
+            attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 3,
+                "gen_ai.input.messages": '[{"role":"user","parts":[{"type":"text","content":"Hi"}]}]',
+                "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"Hello"}]}]',
+            })
+        self._normalise(span)
+        self._finish(span)
+
     def _normalise(self, span: Span) -> None:
         """A span we cannot interpret is still stored, as a plain span: nothing accepted is lost."""
         try:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from collectors.otlp.grpc import start_grpc_server
 from monitor.api import create_app
 from monitor.config import Settings
+from monitor.heap import freeze_startup_heap
 from monitor.supervisor import Supervisor, bind_worker_listener, can_fork, default_workers, ensure_port_free
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,10 @@ def serve(settings: Settings) -> int:
 def _serve_one(settings: Settings, worker: int | None) -> None:
     s = settings.server
     listener = bind_worker_listener(s.host, s.port) if worker is not None else None
-    _app, http, grpc_server, _grpc_port = _build(settings, s.host, s.port, s.grpc_port, worker)
+    app, http, grpc_server, _grpc_port = _build(settings, s.host, s.port, s.grpc_port, worker)
+    if s.freeze_heap:
+        app.state.ingest.warm_up()
+        freeze_startup_heap()
     try:
         http.run(sockets=[listener] if listener is not None else None)
     finally:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.config import Settings
+from monitor.heap import freeze_startup_heap
 from monitor.migrate import upgrade
 from monitor.server import start_in_thread
 from monitor.worker import Worker
@@ -32,6 +33,9 @@ def run_up(settings: Settings, dashboard_port: int = 8501, with_dashboard: bool 
     worker = Worker(settings, webhook_secrets=webhook_secrets)
     worker.start()
     dashboard = _start_dashboard(settings, dashboard_port) if with_dashboard else None
+    if s.freeze_heap:  # everything above lives until we stop; keep the collector's scans short
+        service.app.state.ingest.warm_up()
+        freeze_startup_heap()
     log.info("llm-monitor is up: OTLP and REST on http://%s:%d, OTLP/gRPC on %s:%s%s", s.host, service.http_port,
              s.host, service.grpc_port, f", dashboard on http://127.0.0.1:{dashboard_port}" if dashboard else "")
     previous = _on_sigterm(stop)

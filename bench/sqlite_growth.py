@@ -17,6 +17,7 @@ import argparse
 import copy
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ def main() -> None:
     p.add_argument("--spans", type=int, default=600_000, help="spans to write in all")
     p.add_argument("--step", type=int, default=100_000, help="report every this many spans")
     p.add_argument("--templates", type=int, default=16, help="distinct normalised requests reused with new ids")
+    p.add_argument("--drop-index", action="append", default=[], metavar="NAME",
+                   help="drop this index after migrating (to price what it costs the writer)")
     args = p.parse_args()
 
     from collectors.otlp.traces import PROTOBUF, decode_traces
@@ -43,6 +46,9 @@ def main() -> None:
     url = f"sqlite:///{workdir / 'growth.db'}"
     try:
         upgrade(url)
+        with sqlite3.connect(workdir / "growth.db") as conn:
+            for name in args.drop_index:
+                conn.execute(f'DROP INDEX "{name}"')
         settings = Settings(database_url=url)
         engine = make_engine(url, sqlite_synchronous=settings.sqlite_synchronous,
                              sqlite_autocheckpoint_pages=SERVER_AUTOCHECKPOINT_PAGES)

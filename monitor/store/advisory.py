@@ -1,6 +1,7 @@
-"""One PostgreSQL advisory lock per named job, so that of several workers or replicas only one runs it.
+"""PostgreSQL advisory locks: one per named job, so that of several workers or replicas only one runs
+it, and short transaction locks that order two writers' read-after-write steps.
 
-Why a session lock taken with ``pg_try_advisory_lock``: the job may span several transactions
+Why a session lock taken with ``pg_try_advisory_lock`` for jobs: the job may span several transactions
 (partition maintenance, call rollups), and a worker that finds the lock taken skips the round
 instead of queueing behind the one already doing it. The key is derived from the name, so every
 version and every process agree on it.
@@ -35,3 +36,14 @@ def try_advisory_lock(engine: Engine, name: str) -> Iterator[Connection | None]:
             conn.rollback()
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
+
+
+def _int4(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def transaction_lock(conn: Connection, name: str, scope: int) -> None:
+    """Wait for the lock (``name``, ``scope``) held until this transaction ends (PostgreSQL; a no-op on
+    SQLite, whose writers are already serialised by ``monitor.store.engine.WriteLock``)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _int4(lock_key(name)), "s": _int4(scope)})

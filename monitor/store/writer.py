@@ -5,6 +5,13 @@ PostgreSQL gets ``COPY`` straight into ``spans`` inside a savepoint, with rows p
 the copy streams (so the database works on one core while Python normalises on the other); only
 when a span is already stored (a client retry) does it fall back to a staging table and
 ``INSERT … ON CONFLICT DO NOTHING``. SQLite gets ``INSERT OR IGNORE`` executemany.
+
+GenAI content may arrive as log events in another request than its span, and with several ``serve``
+processes on PostgreSQL the two may be written at the same moment. Each side, after inserting its own
+rows, looks for the other (logs → spans to update; spans without content → logs to copy from); had
+both looked before either committed, neither would see the other and the span would stay without its
+text. So both take one transaction lock per project (``CONTENT_LOCK``) before looking: the second
+looks only after the first has committed, and finds its rows.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from collectors.semconv.messages import finish_reasons, messages_from_events, render, split_system
 from monitor.domain import LogEvent, Span
+from monitor.store.advisory import transaction_lock
 from monitor.store.engine import is_sqlite, write_lock
 from monitor.store.rows import SPAN_COLUMNS, dumps, ns_to_datetime, span_row
 
@@ -34,6 +42,7 @@ _PG_STAGE = (
 )
 _PG_INSERT = f"INSERT INTO spans ({_COLS}) SELECT {_COLS} FROM spans_stage ON CONFLICT DO NOTHING"
 _DT = 6, 7, len(SPAN_COLUMNS) - 1  # datetime columns (start, end, received_at)
+CONTENT_LOCK = "llm-monitor:span-content"  # see the module docstring
 CONTENT_EVENTS = frozenset({
     "gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message",
     "gen_ai.choice", "gen_ai.client.inference.operation.details", "gen_ai.content.prompt",
@@ -79,6 +88,7 @@ class SpanWriter:
                 missing = [(s.trace_id, s.span_id) for s in seen if s.llm is not None
                            and s.llm.input_text is None and s.llm.output_text is None]
                 if missing:
+                    transaction_lock(conn, CONTENT_LOCK, project_rowid)
                     _fill_content_from_logs(conn, project_rowid, missing)
 
     def write_logs(self, project_rowid: int, logs: list[LogEvent]) -> None:
@@ -108,7 +118,9 @@ class SpanWriter:
             for lg in logs:
                 if lg.trace_id and lg.span_id and lg.event_name in CONTENT_EVENTS:
                     by_span[(lg.trace_id, lg.span_id)].append((lg.event_name, lg.attributes, lg.body))
-            _apply_content(conn, project_rowid, by_span)
+            if by_span:
+                transaction_lock(conn, CONTENT_LOCK, project_rowid)
+                _apply_content(conn, project_rowid, by_span)
 
     def _connect(self) -> Connection:
         return self.engine.connect().execution_options(write=True)

@@ -317,6 +317,8 @@ def bench_db(db: str, args: argparse.Namespace, factory: PayloadFactory, phase1:
         env["LLM_MONITOR_SERVER__MAX_PENDING_WRITES"] = str(args.max_pending)
     if args.workers:
         env["LLM_MONITOR_SERVER__WORKERS"] = str(args.workers)
+    if args.requests_per_connection is not None:
+        env["LLM_MONITOR_SERVER__REQUESTS_PER_CONNECTION"] = str(args.requests_per_connection)
     env["LLM_MONITOR_SERVER__FREEZE_HEAP"] = "true" if args.freeze_heap == "on" else "false"
     log(f"{db}: migrating a fresh database and starting `llm-monitor serve`")
     server = Server(url, workdir, env, args.pg_after_migrate if db == "postgres" else None)
@@ -515,6 +517,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-pending", type=int, default=0, help="LLM_MONITOR_SERVER__MAX_PENDING_WRITES (0: default)")
     p.add_argument("--workers", type=int, default=0,
                    help="LLM_MONITOR_SERVER__WORKERS: serve processes (0: the default, one per core up to 4)")
+    p.add_argument("--requests-per-connection", type=int, default=None, metavar="N",
+                   help="LLM_MONITOR_SERVER__REQUESTS_PER_CONNECTION (default: the server's, 8; 0: never close)")
     p.add_argument("--freeze-heap", choices=("on", "off"), default="on",
                    help="LLM_MONITOR_SERVER__FREEZE_HEAP: gc.freeze() after start-up (off: the old behaviour)")
     p.add_argument("--reference-json", choices=("text", "jsonb"), default="text",

@@ -39,6 +39,10 @@ class ServerSettings(BaseModel):
         default=0, ge=0, le=64,
         description="processes `llm-monitor serve` runs, sharing the ports (0: one per CPU core, at most 4); "
                     "ingest is CPU-bound Python, so one process uses one core")
+    requests_per_connection: int = Field(
+        default=8, ge=0,
+        description="with several workers, close an OTLP/HTTP connection after this many requests so the "
+                    "client reconnects and the kernel spreads it over the workers afresh (0: never)")
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_writes: int = 8
     max_inflight_requests: int = Field(

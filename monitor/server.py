@@ -43,7 +43,7 @@ class ServiceHandle:
 
 def _build(settings: Settings, host: str, port: int, grpc_port: int | None, worker: int | None = None) -> tuple:
     """``worker``: this process's index among several ``serve`` workers (``None``: the only one)."""
-    app = create_app(settings, host=host, background_checkpoints=not worker)
+    app = create_app(settings, host=host, background_checkpoints=not worker, shared_port=worker is not None)
     grpc_server = None
     if grpc_port is not None and settings.server.grpc_enabled:
         grpc_server, grpc_port = start_grpc_server(

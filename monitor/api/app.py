@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
 from collectors.otlp.admission import AdmissionLimit
 from collectors.otlp.http import otlp_routes
+from collectors.otlp.rebalance import ConnectionRecycler
 from collectors.semconv import NormalizeOptions
 from monitor import __version__, query
 from monitor.api.alert_routes import router as alert_router
@@ -47,8 +48,12 @@ def build_ingest(settings: Settings, engine: Engine) -> IngestService:
 
 
 def create_app(settings: Settings, engine: Engine | None = None, host: str | None = None,
-               background_checkpoints: bool = True) -> FastAPI:
+               background_checkpoints: bool = True, shared_port: bool = False) -> FastAPI:
     """The whole HTTP application; the engine is created here unless one is injected.
+
+    ``shared_port``: this process is one of several ``serve`` workers on one port, so OTLP
+    connections are closed every ``[server] requests_per_connection`` requests to spread clients
+    over the workers (``collectors.otlp.rebalance``).
 
     ``background_checkpoints``: run SQLite's WAL checkpointer in this process (with several
     ``serve`` workers, one of them does it for all).
@@ -81,6 +86,8 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str | Non
         app.router.routes.append(route)
     app.add_middleware(AdmissionLimit, max_inflight=settings.server.max_inflight_requests,
                        retry_after_s=settings.server.retry_after_s)
+    if shared_port and settings.server.requests_per_connection:
+        app.add_middleware(ConnectionRecycler, after_requests=settings.server.requests_per_connection)
     app.include_router(router)
     app.include_router(metric_router)
     app.include_router(eval_router)

@@ -83,13 +83,13 @@ class Workers:
     """``llm-monitor serve --workers N`` on free ports (OTLP/HTTP + REST, and OTLP/gRPC)."""
 
     def __init__(self, database_url: str, tmp: Path, workers: int = 2, *, via_env: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.workers = workers
         self.port, self.grpc_port = port or free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "serve.log"
         env = {**os.environ, "LLM_MONITOR_DATABASE_URL": database_url, "LLM_MONITOR_AUTH": "disabled",
-               "LLM_MONITOR_CONFIG": str(tmp / "absent.toml")}
+               "LLM_MONITOR_CONFIG": str(tmp / "absent.toml"), **(extra_env or {})}
         args = [str(CLI), "serve", "--port", str(self.port), "--grpc-port", str(self.grpc_port)]
         if via_env:
             env["LLM_MONITOR_SERVER__WORKERS"] = str(workers)
@@ -307,6 +307,26 @@ def test_two_workers_share_the_load_and_store_every_span_once(db_url: str, serve
             f"worker {pid} barely worked: {used}, idle {idle}"
     assert len(acked) == (HTTP_SENDERS * HTTP_ROUNDS + GRPC_SENDERS * GRPC_ROUNDS) * BATCH
     assert_stored_exactly_once(server, db_url, acked)
+
+
+@pytest.mark.slow
+def test_one_kept_alive_exporter_is_spread_over_every_worker(sqlite_url: str, serve_factory: ServeFactory) -> None:
+    """One exporter on one kept-alive connection (as an application has) would stay on the worker the
+    kernel hashed it to; closed every 4 requests (``requests_per_connection``), it reconnects 12 times
+    in 48 batches and both workers do a real share (all 12 on one worker: 1 run in 2,048)."""
+    server = serve_factory(sqlite_url, workers=2, extra_env={"LLM_MONITOR_SERVER__REQUESTS_PER_CONNECTION": "4"})
+    kids = server.children()
+    idle_before = {pid: cpu_seconds(pid) for pid in kids}
+    time.sleep(2)
+    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
+    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
+    acked = run_senders([Sender(http_exporter(server), "kept-alive", BATCH, 48, reuse=True)])
+    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
+    total = sum(used.values())
+    for pid, seconds in used.items():
+        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
+            f"worker {pid} barely worked: {used}, idle {idle}"
+    assert_stored_exactly_once(server, sqlite_url, acked)
 
 
 @pytest.mark.slow

@@ -43,6 +43,10 @@ class ServerSettings(BaseModel):
         default=8, ge=0,
         description="with several workers, close an OTLP/HTTP connection after this many requests so the "
                     "client reconnects and the kernel spreads it over the workers afresh (0: never)")
+    grpc_max_connection_age_s: float = Field(
+        default=30.0, ge=0,
+        description="with several workers, OTLP/gRPC connections older than this get a GOAWAY and the client "
+                    "reconnects, spread over the workers afresh (0: never)")
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_writes: int = 8
     max_inflight_requests: int = Field(

@@ -48,7 +48,8 @@ def _build(settings: Settings, host: str, port: int, grpc_port: int | None, work
     if grpc_port is not None and settings.server.grpc_enabled:
         grpc_server, grpc_port = start_grpc_server(
             app.state.ingest, app.state.auth, app.state.gate, host, grpc_port, settings.server.max_body_bytes,
-            metrics=app.state.metrics, share_port=worker is not None)
+            metrics=app.state.metrics, share_port=worker is not None,
+            max_connection_age_s=settings.server.grpc_max_connection_age_s)
     # Keep-alive longer than exporters' idle gaps (the OTel SDKs export every 5 s, uvicorn's default
     # is 5 s): otherwise a client's next request races the server closing the connection and gets
     # a reset instead of an answer (found by tests/integration/test_overload.py).

@@ -98,15 +98,24 @@ class MetricsService(_Base, metrics_service_pb2_grpc.MetricsServiceServicer):
 
 def start_grpc_server(ingest: IngestService, auth: Authenticator, gate: WriteGate, host: str, port: int,
                       max_message_bytes: int, workers: int = 4,
-                      metrics: MetricIngest | None = None, share_port: bool = False) -> tuple[grpc.Server, int]:
+                      metrics: MetricIngest | None = None, share_port: bool = False,
+                      max_connection_age_s: float = 30.0) -> tuple[grpc.Server, int]:
     """Start serving; returns the server and the port actually bound (``port=0`` picks a free one).
 
     ``share_port``: bind with ``SO_REUSEPORT`` so that every ``serve`` worker process listens on
     the same port (the kernel spreads connections); otherwise a port already in use is an error.
+    The kernel places a connection once, and gRPC clients keep one for hours, so with a shared port
+    connections older than ``max_connection_age_s`` are sent a GOAWAY (in-flight calls finish): the
+    client opens a new one, placed afresh, and its load spreads over the workers (0: never).
     """
+    options: list[tuple[str, int]] = [("grpc.max_receive_message_length", max_message_bytes),
+                                      ("grpc.so_reuseport", int(share_port))]
+    if share_port and max_connection_age_s > 0:
+        options += [("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
+                    ("grpc.max_connection_age_grace_ms", 30_000)]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
-        options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.so_reuseport", int(share_port))],
+        options=options,
         maximum_concurrent_rpcs=workers * 4,
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth, gate), server)

@@ -224,6 +224,11 @@ def grpc_exporter(server: Workers) -> Callable[[], SpanExporter]:
 def run_senders(senders: list[Sender], timeout_s: float = 120) -> list[SpanId]:
     for s in senders:
         s.start()
+    return run_senders_started(senders, timeout_s)
+
+
+def run_senders_started(senders: list[Sender], timeout_s: float = 120) -> list[SpanId]:
+    """Wait for started senders; fails on one that did not finish or failed; returns what was acknowledged."""
     for s in senders:
         s.join(timeout=timeout_s)
         assert not s.is_alive(), f"{s.name} did not finish"
@@ -321,6 +326,29 @@ def test_one_kept_alive_exporter_is_spread_over_every_worker(sqlite_url: str, se
     idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
     cpu_before = {pid: cpu_seconds(pid) for pid in kids}
     acked = run_senders([Sender(http_exporter(server), "kept-alive", BATCH, 48, reuse=True)])
+    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
+    total = sum(used.values())
+    for pid, seconds in used.items():
+        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
+            f"worker {pid} barely worked: {used}, idle {idle}"
+    assert_stored_exactly_once(server, sqlite_url, acked)
+
+
+@pytest.mark.slow
+def test_one_grpc_exporter_is_spread_over_every_worker(sqlite_url: str, serve_factory: ServeFactory) -> None:
+    """The same for OTLP/gRPC, whose one HTTP/2 connection carries every export: connections older than
+    ``grpc_max_connection_age_s`` (0.5 s here) get a GOAWAY, the exporter reconnects, nothing fails."""
+    server = serve_factory(sqlite_url, workers=2, extra_env={"LLM_MONITOR_SERVER__GRPC_MAX_CONNECTION_AGE_S": "0.5"})
+    kids = server.children()
+    idle_before = {pid: cpu_seconds(pid) for pid in kids}
+    time.sleep(2)
+    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
+    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
+    sender = Sender(grpc_exporter(server), "grpc-kept", BATCH, reuse=True)
+    sender.start()
+    time.sleep(8)
+    sender.halt.set()
+    acked = run_senders_started([sender])
     used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
     total = sum(used.values())
     for pid, seconds in used.items():

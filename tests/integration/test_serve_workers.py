@@ -262,6 +262,27 @@ def assert_stored_exactly_once(server: Workers, database_url: str, acked: list[S
     assert set(in_db) == set(acked) and set(in_db.values()) == {1}, "spans table disagrees with the API"
 
 
+def cpu_per_worker_during(kids: list[int], load: Callable[[], list[SpanId]]
+                          ) -> tuple[list[SpanId], dict[int, float], dict[int, float]]:
+    """Run ``load``; returns what it acknowledged, the CPU seconds each worker used meanwhile, and, for
+    scale, what each burned idle (timers, the checkpointer) in 2 s just before."""
+    idle_before = {pid: cpu_seconds(pid) for pid in kids}
+    time.sleep(2)
+    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
+    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
+    acked = load()
+    return acked, {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}, idle
+
+
+def assert_every_worker_worked(used: dict[int, float], idle: dict[int, float]) -> None:
+    """A worker that took no connections would have used (almost) no CPU: each must have done a real
+    share of the work (an even split is 50 %; connections are handed out by the kernel, not round-robin)."""
+    total = sum(used.values())
+    for pid, seconds in used.items():
+        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
+            f"worker {pid} barely worked: {used}, idle {idle}"
+
+
 @pytest.fixture
 def serve_factory(tmp_path: Path) -> Iterator[ServeFactory]:
     started: list[Workers] = []
@@ -289,27 +310,14 @@ def test_two_workers_share_the_load_and_store_every_span_once(db_url: str, serve
     server = serve_factory(db_url, workers=2)
     kids = server.children()
     assert len(kids) == 2, f"expected 2 worker processes, found {kids}"
-    # for scale: what each burns idle (timers, the checkpointer) in 2 s
-    idle_before = {pid: cpu_seconds(pid) for pid in kids}
-    time.sleep(2)
-    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
-    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
-    t0 = time.monotonic()
     senders = [Sender(http_exporter(server), f"http-{i}", BATCH, HTTP_ROUNDS) for i in range(HTTP_SENDERS)]
     senders += [Sender(grpc_exporter(server), f"grpc-{i}", BATCH, GRPC_ROUNDS) for i in range(GRPC_SENDERS)]
-    acked = run_senders(senders)
-    elapsed = time.monotonic() - t0
-    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
+    acked, used, idle = cpu_per_worker_during(kids, lambda: run_senders(senders))
 
     assert server.children() == kids, "a worker was restarted during the load"
-    total = sum(used.values())
-    print(f"\n{len(acked)} spans in {elapsed:.1f} s over 2 workers; CPU s per worker: "
+    print(f"\n{len(acked)} spans over 2 workers; CPU s per worker: "
           + ", ".join(f"{pid}: {s:.2f} (idle 2 s: {idle[pid]:.2f})" for pid, s in used.items()))
-    # A worker that took no connections would have used (almost) no CPU: each must have done a real
-    # share of the work (an even split is 50 %; connections are handed out by the kernel, not round-robin).
-    for pid, seconds in used.items():
-        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
-            f"worker {pid} barely worked: {used}, idle {idle}"
+    assert_every_worker_worked(used, idle)
     assert len(acked) == (HTTP_SENDERS * HTTP_ROUNDS + GRPC_SENDERS * GRPC_ROUNDS) * BATCH
     assert_stored_exactly_once(server, db_url, acked)
 
@@ -320,17 +328,9 @@ def test_one_kept_alive_exporter_is_spread_over_every_worker(sqlite_url: str, se
     kernel hashed it to; closed every 4 requests (``requests_per_connection``), it reconnects 12 times
     in 48 batches and both workers do a real share (all 12 on one worker: 1 run in 2,048)."""
     server = serve_factory(sqlite_url, workers=2, extra_env={"LLM_MONITOR_SERVER__REQUESTS_PER_CONNECTION": "4"})
-    kids = server.children()
-    idle_before = {pid: cpu_seconds(pid) for pid in kids}
-    time.sleep(2)
-    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
-    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
-    acked = run_senders([Sender(http_exporter(server), "kept-alive", BATCH, 48, reuse=True)])
-    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
-    total = sum(used.values())
-    for pid, seconds in used.items():
-        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
-            f"worker {pid} barely worked: {used}, idle {idle}"
+    sender = Sender(http_exporter(server), "kept-alive", BATCH, 48, reuse=True)
+    acked, used, idle = cpu_per_worker_during(server.children(), lambda: run_senders([sender]))
+    assert_every_worker_worked(used, idle)
     assert_stored_exactly_once(server, sqlite_url, acked)
 
 
@@ -339,21 +339,16 @@ def test_one_grpc_exporter_is_spread_over_every_worker(sqlite_url: str, serve_fa
     """The same for OTLP/gRPC, whose one HTTP/2 connection carries every export: connections older than
     ``grpc_max_connection_age_s`` (0.5 s here) get a GOAWAY, the exporter reconnects, nothing fails."""
     server = serve_factory(sqlite_url, workers=2, extra_env={"LLM_MONITOR_SERVER__GRPC_MAX_CONNECTION_AGE_S": "0.5"})
-    kids = server.children()
-    idle_before = {pid: cpu_seconds(pid) for pid in kids}
-    time.sleep(2)
-    idle = {pid: cpu_seconds(pid) - idle_before[pid] for pid in kids}
-    cpu_before = {pid: cpu_seconds(pid) for pid in kids}
     sender = Sender(grpc_exporter(server), "grpc-kept", BATCH, reuse=True)
-    sender.start()
-    time.sleep(8)
-    sender.halt.set()
-    acked = run_senders_started([sender])
-    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in kids}
-    total = sum(used.values())
-    for pid, seconds in used.items():
-        assert seconds >= 0.15 + idle[pid] and seconds >= 0.1 * total, \
-            f"worker {pid} barely worked: {used}, idle {idle}"
+
+    def for_8_seconds() -> list[SpanId]:
+        sender.start()
+        time.sleep(8)
+        sender.halt.set()
+        return run_senders_started([sender])
+
+    acked, used, idle = cpu_per_worker_during(server.children(), for_8_seconds)
+    assert_every_worker_worked(used, idle)
     assert_stored_exactly_once(server, sqlite_url, acked)
 
 
